@@ -1,0 +1,87 @@
+"""Writes that are either complete or absent: temp file (or directory) in the same folder, then rename.
+
+A run that is killed half way leaves at most a hidden ``.tmp-*`` entry behind, never a file or set that
+looks complete. Readers ignore the temporary names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench.errors import BenchError
+
+TEMP_PREFIX = ".tmp-"
+
+
+def _default_mode(directory: bool) -> int:
+    """Permissions a plain ``open``/``mkdir`` would give under the current umask (mkstemp uses 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) or fail with a message naming it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchError(f"cannot create output directory {path}: {exc.strerror}; choose a writable location") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise BenchError(f"output directory {path} is not writable; choose a writable location")
+    return path
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
+    path = Path(path)
+    ensure_writable_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + ".", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, _default_mode(directory=False))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_directory(final: Path) -> Iterator[Path]:
+    """Yield a temporary directory next to ``final``; on success it replaces ``final`` in one rename.
+
+    An existing ``final`` is moved aside first and removed only after the new directory is in place, so an
+    interruption never leaves neither. On any exception the temporary directory is deleted.
+    """
+    final = Path(final)
+    ensure_writable_dir(final.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX + final.name + ".", dir=final.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, _default_mode(directory=True))
+        old = None
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX + final.name + ".old.", dir=final.parent))
+            os.replace(final, old / final.name)
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def is_temporary(path: Path) -> bool:
+    return Path(path).name.startswith(TEMP_PREFIX)

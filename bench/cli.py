@@ -1,0 +1,72 @@
+"""The ``libkd-bench`` command line: one parser, one subcommand per module in ``bench.commands``.
+
+``main(argv) -> int`` is what tests call; ``entrypoint()`` only hands its result to ``sys.exit``. Errors
+become exit codes here and nowhere else: a :class:`~bench.errors.BenchError` is one line on stderr and
+exit code 2. Command modules import heavy libraries inside ``run`` so that ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+import bench
+from bench.errors import BenchError
+
+PROG = "libkd-bench"
+# Module names under bench.commands, in the order ``--help`` lists them.
+COMMAND_MODULES = (
+    "generate_sets",
+    "list_sets",
+    "preview",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as a one-line BenchError instead of exiting itself."""
+
+    def error(self, message: str) -> NoReturn:
+        raise BenchError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Bias-evaluation benchmark for CIFAR-10 classifiers and their distilled students.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {bench.__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module_name in COMMAND_MODULES:
+        module = importlib.import_module(f"bench.commands.{module_name}")
+        sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.__doc__)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns its exit code (0 ok, 1 a failed check, 2 bad input, 130 interrupted)."""
+    parser = build_parser()
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help and --version end parsing on purpose
+            return int(exc.code or 0)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return int(args.run(args))
+    except BenchError as exc:
+        message = " ".join(str(exc).split())
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; nothing partial was kept", file=sys.stderr)
+        return 130
+
+
+def entrypoint() -> None:
+    sys.exit(main())

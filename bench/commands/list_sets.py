@@ -1,0 +1,33 @@
+"""List every registered set: the cue it isolates, its severity levels, parameters and backends."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "list-sets"
+HELP = "list the derived sets, their cues, severities and parameters"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    del parser  # no options
+
+
+def run(args: argparse.Namespace) -> int:
+    from datasets_gen.registry import get_generator, list_generators
+
+    rows = []
+    for name in list_generators():
+        entry = get_generator(name)
+        severities = (
+            f"{entry.severity_parameter}={','.join(str(v) for v in entry.severities)}"
+            if entry.severity_parameter
+            else "-"
+        )
+        parameters = ", ".join(f"{k}={v}" for k, v in entry.defaults.items()) or "-"
+        backends = ",".join(entry.backends) or "-"
+        rows.append((name, entry.cue.value, severities, parameters, backends, entry.description))
+    header = ("set", "cue", "severities", "parameters", "backends", "construction")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    return 0

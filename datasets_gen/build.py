@@ -1,0 +1,257 @@
+"""Build derived sets into a store: validate once, reuse identical sets, fan chunks out to worker processes.
+
+Images are processed in fixed chunks of ``CHUNK_SIZE`` whatever the worker count, every image draws from its
+own seed, and results are written by index, so output is byte-identical for any ``workers``. Each set is
+written into a temporary directory and appears only when complete.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import multiprocessing
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from bench.errors import BenchError
+from bench.provenance import library_versions
+from datasets_gen.registry import Batch, Derived, GeneratorEntry, get_generator
+from datasets_gen.seeding import SetSeed
+from datasets_gen.sources import Split
+from datasets_gen.store import SetDraft, SetManifest, SetStore, Severity, StoredSet
+
+CHUNK_SIZE = 256
+CLEAN = "clean"
+
+
+@dataclass(frozen=True)
+class SetPlan:
+    """A fully resolved request for one set: entry, parameters, backend and seed."""
+
+    entry: GeneratorEntry
+    parameters: Mapping[str, Any]
+    backend: str | None
+    seed: int
+
+    def manifest(self, source: Mapping[str, Any]) -> SetManifest:
+        entry = self.entry
+        severities = tuple(
+            Severity(level, entry.severity_parameter, value) for level, value in enumerate(entry.levels, start=1)
+        )
+        return SetManifest(
+            set=entry.name,
+            generator=f"{entry.fn.__module__}.{entry.fn.__qualname__}",
+            cue=entry.cue.value,
+            backend=self.backend,
+            parameters=dict(self.parameters),
+            severities=severities,
+            seed=self.seed,
+            source=dict(source),
+            versions=library_versions(),
+        )
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    name: str
+    status: str  # "built" or "reused"
+    path: Path
+    images: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _ChunkJob:
+    """What a worker needs to make one chunk; paths instead of arrays so it pickles small."""
+
+    set_name: str
+    parameters: Mapping[str, Any]
+    seed: int
+    level: int
+    value: Any
+    start: int
+    stop: int
+    clean_images: Path
+    clean_labels: Path
+    inputs: Mapping[str, Path] = field(default_factory=dict)
+
+
+def plan_set(name: str, seed: int, parameters: Mapping[str, Any] | None = None, backend: str | None = None) -> SetPlan:
+    """Check a request against the registry: known set, known parameters, known backend."""
+    entry = get_generator(name)
+    unknown = set(parameters or {}) - set(entry.defaults)
+    if unknown:
+        allowed = ", ".join(sorted(entry.defaults)) or "none"
+        raise BenchError(f"set {name} has no parameter {sorted(unknown)[0]!r}; its parameters: {allowed}")
+    if backend is not None and backend not in entry.backends:
+        choices = ", ".join(entry.backends) or "none (it has a single implementation)"
+        raise BenchError(f"set {name} has no backend {backend!r}; choose from {choices}")
+    chosen_backend = backend or (entry.backends[0] if entry.backends else None)
+    return SetPlan(entry, {**entry.defaults, **(parameters or {})}, chosen_backend, int(seed))
+
+
+def build_sets(
+    plans: Sequence[SetPlan],
+    split: Split,
+    store: SetStore,
+    *,
+    workers: int = 1,
+    force: bool = False,
+    progress: bool = True,
+) -> list[BuildReport]:
+    """Build (or reuse) ``clean`` and every planned set, prerequisites first."""
+    if workers < 1:
+        raise BenchError(f"--workers must be at least 1, got {workers}")
+    seed = plans[0].seed if plans else 0
+    by_name = {plan.entry.name: plan for plan in plans}
+    ordered = _with_prerequisites([CLEAN, *by_name], lambda name: by_name.get(name) or plan_set(name, seed))
+    source = split.info.to_json()
+    reports = []
+    for plan in ordered:
+        started = time.perf_counter()
+        manifest = plan.manifest(source)
+        existing = store.manifest(plan.entry.name)
+        if existing is not None and not force and existing.recipe() == manifest.recipe():
+            store.load(plan.entry.name, verify=True)
+            status = "reused"
+        else:
+            _build_one(plan, manifest, split, store, workers, progress)
+            status = "built"
+        reports.append(
+            BuildReport(
+                plan.entry.name, status, store.path(plan.entry.name), len(split.labels), time.perf_counter() - started
+            )
+        )
+    return reports
+
+
+def _with_prerequisites(names: Sequence[str], plan_of: Any) -> list[SetPlan]:
+    ordered: dict[str, SetPlan] = {}
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        if name in ordered:
+            return
+        if name in chain:
+            raise ValueError(f"sets require each other in a cycle: {' -> '.join((*chain, name))}")
+        plan = plan_of(name)
+        for required in plan.entry.requires:
+            visit(required, (*chain, name))
+        ordered[name] = plan
+
+    for name in names:
+        visit(name, ())
+    return list(ordered.values())
+
+
+def _build_one(
+    plan: SetPlan, manifest: SetManifest, split: Split, store: SetStore, workers: int, progress: bool
+) -> StoredSet:
+    entry = plan.entry
+    n = len(split.labels)
+    if entry.name == CLEAN:
+        with store.draft(CLEAN) as draft:
+            draft.put("images", split.images[None])
+            draft.put("labels", split.labels)
+            draft.finish(manifest)
+        return store.load(CLEAN, verify=False)
+    clean = store.load(CLEAN, verify=False)
+    inputs = {
+        f"{name}/{array}": store.path(name) / record.file
+        for name in entry.requires
+        for array, record in store.load(name, verify=False).manifest.arrays.items()
+    }
+    jobs = [
+        _ChunkJob(
+            entry.name,
+            plan.parameters,
+            plan.seed,
+            level,
+            value,
+            start,
+            min(start + CHUNK_SIZE, n),
+            clean.path / "images.npy",
+            clean.path / "labels.npy",
+            inputs,
+        )
+        for level, value in enumerate(entry.levels, start=1)
+        for start in range(0, n, CHUNK_SIZE)
+    ]
+    with (
+        store.draft(entry.name) as draft,
+        tqdm(
+            total=n * len(entry.levels), desc=entry.name, unit="img", disable=None if progress else True, leave=False
+        ) as bar,
+    ):
+        writer = _DraftWriter(draft, len(entry.levels), n)
+        for job, derived in _run_jobs(jobs, workers):
+            writer.write(job, derived)
+            bar.update(job.stop - job.start)
+        writer.check_complete()
+        draft.finish(manifest)
+    return store.load(entry.name, verify=False)
+
+
+def _run_jobs(jobs: Sequence[_ChunkJob], workers: int) -> Iterator[tuple[_ChunkJob, Derived]]:
+    if workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield job, run_chunk(job)
+        return
+    context = multiprocessing.get_context("spawn")
+    with futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending = {pool.submit(run_chunk, job): job for job in jobs}
+        try:
+            for done in futures.as_completed(pending):
+                yield pending[done], done.result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def run_chunk(job: _ChunkJob) -> Derived:
+    """Make one chunk of one level (runs in a worker process)."""
+    entry = get_generator(job.set_name)
+    split_images = np.load(job.clean_images, mmap_mode="r")[0]
+    split_labels = np.load(job.clean_labels, mmap_mode="r")
+    batch = Batch(
+        images=np.array(split_images[job.start : job.stop]),
+        labels=np.array(split_labels[job.start : job.stop]),
+        indices=np.arange(job.start, job.stop),
+        level=job.level,
+        seed=SetSeed(job.seed, job.set_name),
+        inputs={key: np.load(path, mmap_mode="r") for key, path in job.inputs.items()},
+        split_images=split_images,
+        split_labels=split_labels,
+    )
+    return entry.fn(batch, job.value, **job.parameters)
+
+
+class _DraftWriter:
+    """Places chunk results into the draft's memory maps, allocating them on the first chunk."""
+
+    def __init__(self, draft: SetDraft, levels: int, n: int) -> None:
+        self.draft, self.levels, self.n = draft, levels, n
+        self.arrays: dict[str, np.ndarray] = {}
+        self.written = np.zeros((levels, n), dtype=bool)
+
+    def write(self, job: _ChunkJob, derived: Derived) -> None:
+        rows = slice(job.start, job.stop)
+        if not self.arrays:
+            self.arrays["images"] = self.draft.allocate(
+                "images", (self.levels, self.n, *derived.images.shape[1:]), np.uint8
+            )
+            for name, values in {"labels": derived.labels, **derived.extras}.items():
+                self.arrays[name] = self.draft.allocate(name, (self.n, *values.shape[1:]), values.dtype)
+        self.arrays["images"][job.level - 1, rows] = derived.images
+        if job.level == 1:
+            for name, values in {"labels": derived.labels, **derived.extras}.items():
+                self.arrays[name][rows] = values
+        self.written[job.level - 1, rows] = True
+
+    def check_complete(self) -> None:
+        if not self.written.all():
+            raise RuntimeError("a chunk of the set was never written")

@@ -1,0 +1,172 @@
+"""The generator registry and the contract every generator follows.
+
+A generator is a plain function ``fn(batch, value, **params) -> Derived``: ``batch`` holds a chunk of clean
+images with their indices and seeds, ``value`` is the severity parameter of the level being made (``None``
+for sets without levels), ``params`` are the set's other parameters. The decorator records the set's cue,
+its severity table and defaults; ``build_sets`` validates everything once, so generators carry no checks.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from bench.errors import BenchError, unknown_name_message
+from datasets_gen.seeding import SetSeed
+
+
+class Cue(str, enum.Enum):
+    """What a set isolates, in the terms of DESIGN.md's table."""
+
+    NONE = "none"
+    SHAPE = "shape"
+    TEXTURE = "texture"
+    SHAPE_VS_TEXTURE = "shape-vs-texture"
+    LOCALITY = "locality"
+    LOCAL_CORRUPTION = "local-corruption"
+    GLOBAL_STRUCTURE = "global-structure"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A chunk of the clean split handed to a generator.
+
+    Attributes:
+        images: uint8 (n, 32, 32, 3), the chunk's clean images.
+        labels: int64 (n,).
+        indices: positions of the chunk's images in the split.
+        level: severity level being generated (1-based).
+        seed: root of the set's randomness; use ``rngs()`` for per-image draws, ``set_rng()`` for set-wide ones.
+        inputs: whole-split arrays of the sets this set requires (e.g. shared masks), keyed "set/array".
+        split_images, split_labels: the whole clean split, for generators that pair images.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    indices: np.ndarray
+    level: int
+    seed: SetSeed
+    inputs: Mapping[str, np.ndarray] = field(default_factory=dict)
+    split_images: np.ndarray | None = None
+    split_labels: np.ndarray | None = None
+
+    def rngs(self) -> list[np.random.Generator]:
+        return self.seed.image_rngs(self.level, self.indices)
+
+    def set_rng(self) -> np.random.Generator:
+        return self.seed.set_rng()
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A generator's output for one chunk: images, the labels to score against, and extra per-image arrays."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+
+class GeneratorFn(Protocol):
+    def __call__(self, batch: Batch, value: Any, /, **params: Any) -> Derived: ...
+
+
+@dataclass(frozen=True)
+class GeneratorEntry:
+    """A registered set: how to make it and what it is.
+
+    Attributes:
+        name: set name used on the command line and as the store directory.
+        fn: the generator.
+        cue: what the set isolates.
+        description: one line for ``list-sets``.
+        severity_parameter: name of the parameter that the levels vary (``None``: a single level).
+        severities: the parameter's value per level, level 1 first.
+        defaults: the other parameters and their defaults.
+        extras: names and dtypes of the extra per-image arrays the generator returns.
+        requires: sets that must exist first; their arrays reach the generator through ``Batch.inputs``.
+        backends: names of interchangeable implementations; the first is the default.
+    """
+
+    name: str
+    fn: GeneratorFn
+    cue: Cue
+    description: str
+    severity_parameter: str | None = None
+    severities: tuple[Any, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    extras: Mapping[str, str] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()
+    backends: tuple[str, ...] = ()
+
+    @property
+    def levels(self) -> tuple[Any, ...]:
+        """The severity values to generate; a set without levels has the single value None."""
+        return self.severities if self.severity_parameter else (None,)
+
+
+_GENERATORS: dict[str, GeneratorEntry] = {}
+
+
+def register_generator(
+    name: str,
+    *,
+    cue: Cue,
+    description: str,
+    severity_parameter: str | None = None,
+    severities: tuple[Any, ...] = (),
+    defaults: Mapping[str, Any] | None = None,
+    extras: Mapping[str, str] | None = None,
+    requires: tuple[str, ...] = (),
+    backends: tuple[str, ...] = (),
+) -> Callable[[GeneratorFn], GeneratorFn]:
+    """Register ``fn`` as the generator of set ``name``."""
+
+    def decorate(fn: GeneratorFn) -> GeneratorFn:
+        if name in _GENERATORS:
+            raise ValueError(f"set {name!r} is registered twice")
+        if severity_parameter and not severities:
+            raise ValueError(f"set {name!r} names a severity parameter but no severities")
+        _GENERATORS[name] = GeneratorEntry(
+            name=name,
+            fn=fn,
+            cue=Cue(cue),
+            description=description,
+            severity_parameter=severity_parameter,
+            severities=tuple(severities),
+            defaults=dict(defaults or {}),
+            extras=dict(extras or {}),
+            requires=tuple(requires),
+            backends=tuple(backends),
+        )
+        return fn
+
+    return decorate
+
+
+def _load_builtin_generators() -> None:
+    import datasets_gen.generators  # noqa: F401  (registers on import)
+
+
+def list_generators() -> list[str]:
+    _load_builtin_generators()
+    return sorted(_GENERATORS)
+
+
+def get_generator(name: str) -> GeneratorEntry:
+    _load_builtin_generators()
+    try:
+        return _GENERATORS[name]
+    except KeyError:
+        raise BenchError(unknown_name_message("set", name, _GENERATORS)) from None
+
+
+def parse_set_names(text: str | None) -> list[str]:
+    """Comma-separated set names (``None`` or empty: every registered set), each checked, order kept."""
+    names = [n.strip() for n in (text or "").split(",") if n.strip()] or list_generators()
+    for name in names:
+        get_generator(name)
+    return list(dict.fromkeys(names))

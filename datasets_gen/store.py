@@ -1,0 +1,223 @@
+"""The set store: one directory per derived set, memory-mappable ``.npy`` arrays and a ``manifest.json``.
+
+Layout of ``SETS_DIR/<set>/``:
+
+- ``images.npy``: uint8 (S, N, 32, 32, 3), one slab per severity level (S = 1 for sets without levels);
+- ``labels.npy``: int64 (N,), the label a model should predict;
+- further per-image arrays a generator declares (``shape_label.npy``, ``texture_label.npy``, ``masks.npy`` ...);
+- ``manifest.json``: set, generator, cue, backend, parameters, severities, seed, source, versions, and the
+  sha256 of every array file.
+
+A set is written into a hidden temporary directory and renamed into place when complete; loading checks
+every hash, so a tampered or truncated set is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.atomic_io import atomic_directory, is_temporary
+from bench.errors import BenchError
+from bench.provenance import sha256_file
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ArrayRecord:
+    file: str
+    sha256: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Severity:
+    """One severity level: its 1-based number and the parameter value that defines it."""
+
+    level: int
+    parameter: str | None
+    value: Any
+
+    @property
+    def label(self) -> str:
+        return f"{self.parameter}={self.value}" if self.parameter else "-"
+
+
+@dataclass(frozen=True)
+class SetManifest:
+    set: str
+    generator: str
+    cue: str
+    backend: str | None
+    parameters: Mapping[str, Any]
+    severities: tuple[Severity, ...]
+    seed: int
+    source: Mapping[str, Any]
+    versions: Mapping[str, str]
+    arrays: Mapping[str, ArrayRecord] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def recipe(self) -> dict[str, Any]:
+        """Everything that decides the set's content; equal recipes give byte-identical sets."""
+        data = self.to_json()
+        data.pop("arrays")
+        return data
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["parameters"] = dict(self.parameters)
+        data["source"] = dict(self.source)
+        data["versions"] = dict(self.versions)
+        data["severities"] = [asdict(s) for s in self.severities]
+        data["arrays"] = {name: {**asdict(rec), "shape": list(rec.shape)} for name, rec in self.arrays.items()}
+        return json.loads(json.dumps(data))  # normalise tuples to lists so comparisons with read files hold
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SetManifest:
+        return cls(
+            set=data["set"],
+            generator=data["generator"],
+            cue=data["cue"],
+            backend=data.get("backend"),
+            parameters=data["parameters"],
+            severities=tuple(Severity(**s) for s in data["severities"]),
+            seed=int(data["seed"]),
+            source=data["source"],
+            versions=data["versions"],
+            arrays={
+                name: ArrayRecord(rec["file"], rec["sha256"], tuple(rec["shape"]), rec["dtype"])
+                for name, rec in data["arrays"].items()
+            },
+            format_version=int(data.get("format_version", FORMAT_VERSION)),
+        )
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
+
+
+@dataclass(frozen=True)
+class StoredSet:
+    """A verified set: its manifest and read-only memory maps of its arrays."""
+
+    path: Path
+    manifest: SetManifest
+    arrays: Mapping[str, np.ndarray]
+
+    @property
+    def name(self) -> str:
+        return self.manifest.set
+
+    @property
+    def images(self) -> np.ndarray:
+        """uint8 (S, N, 32, 32, 3)."""
+        return self.arrays["images"]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.arrays["labels"]
+
+    @property
+    def severities(self) -> tuple[Severity, ...]:
+        return self.manifest.severities
+
+    def sha256(self, array: str = "images") -> str:
+        return self.manifest.arrays[array].sha256
+
+
+class SetDraft:
+    """A set being written into a temporary directory; arrays are memory-mapped files there."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def allocate(self, name: str, shape: tuple[int, ...], dtype: np.dtype | str) -> np.ndarray:
+        """A zero-filled writable memory map ``<name>.npy`` of the given shape and dtype."""
+        array = np.lib.format.open_memmap(self.directory / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
+        self._arrays[name] = array
+        return array
+
+    def put(self, name: str, array: np.ndarray) -> None:
+        self.allocate(name, array.shape, array.dtype)[...] = array
+
+    def finish(self, manifest: SetManifest) -> SetManifest:
+        records = {}
+        for name, array in sorted(self._arrays.items()):
+            if isinstance(array, np.memmap):
+                array.flush()
+            file = self.directory / f"{name}.npy"
+            records[name] = ArrayRecord(file.name, sha256_file(file), tuple(array.shape), array.dtype.str)
+        self._arrays.clear()
+        complete = replace(manifest, arrays=records)
+        (self.directory / MANIFEST).write_text(complete.dumps())
+        return complete
+
+
+class SetStore:
+    """All sets of one clean split under one directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def names(self) -> list[str]:
+        """Complete sets (a manifest present, not a temporary directory), sorted by name."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.root.iterdir() if p.is_dir() and not is_temporary(p) and (p / MANIFEST).is_file()
+        )
+
+    def manifest(self, name: str) -> SetManifest | None:
+        """The manifest as written, without checking the arrays; None when the set does not exist."""
+        file = self.path(name) / MANIFEST
+        if not file.is_file():
+            return None
+        try:
+            return SetManifest.from_json(json.loads(file.read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise BenchError(f"set {name}: {file} is not a valid manifest ({exc}); rebuild it with --force") from None
+
+    def load(self, name: str, verify: bool = True) -> StoredSet:
+        manifest = self.manifest(name)
+        if manifest is None:
+            raise BenchError(f"set {name!r} not found in {self.root}; create it with libkd-bench generate-sets")
+        directory = self.path(name)
+        arrays = {}
+        for array_name, record in manifest.arrays.items():
+            file = directory / record.file
+            if not file.is_file():
+                raise BenchError(f"set {name}: {file} is missing; rebuild it with generate-sets --force")
+            if verify and sha256_file(file) != record.sha256:
+                raise BenchError(
+                    f"set {name}: {record.file} does not match its manifest hash (modified or truncated); "
+                    f"rebuild it with libkd-bench generate-sets --sets {name} --force"
+                )
+            try:
+                array = np.load(file, mmap_mode="r", allow_pickle=False)
+            except ValueError as exc:
+                raise BenchError(f"set {name}: {file} cannot be read ({exc}); rebuild it with --force") from None
+            if tuple(array.shape) != tuple(record.shape) or array.dtype.str != record.dtype:
+                raise BenchError(f"set {name}: {record.file} has shape {array.shape}, manifest says {record.shape}")
+            arrays[array_name] = array
+        return StoredSet(directory, manifest, arrays)
+
+    @contextlib.contextmanager
+    def draft(self, name: str) -> Iterator[SetDraft]:
+        """Write a set atomically: fill the draft, call ``finish(manifest)``; it replaces any existing set."""
+        with atomic_directory(self.path(name)) as tmp:
+            draft = SetDraft(tmp)
+            yield draft
+            if not (tmp / MANIFEST).is_file():
+                raise RuntimeError(f"draft of set {name} left without finish(manifest)")
