@@ -112,21 +112,21 @@ def build_sets(
     ordered = _with_prerequisites([CLEAN, *by_name], lambda name: by_name.get(name) or plan_set(name, seed))
     source = split.info.to_json()
     reports = []
-    for plan in ordered:
-        started = time.perf_counter()
-        manifest = plan.manifest(source)
-        existing = store.manifest(plan.entry.name)
-        if existing is not None and not force and existing.recipe() == manifest.recipe():
-            store.load(plan.entry.name, verify=True)
-            status = "reused"
-        else:
-            _build_one(plan, manifest, split, store, workers, progress)
-            status = "built"
-        reports.append(
-            BuildReport(
-                plan.entry.name, status, store.path(plan.entry.name), len(split.labels), time.perf_counter() - started
+    with _WorkerPool(workers) as pool:
+        for plan in ordered:
+            started = time.perf_counter()
+            manifest = plan.manifest(source)
+            existing = store.manifest(plan.entry.name)
+            if existing is not None and not force and existing.recipe() == manifest.recipe():
+                store.load(plan.entry.name, verify=True)
+                status = "reused"
+            else:
+                _build_one(plan, manifest, split, store, pool, progress)
+                status = "built"
+            elapsed = time.perf_counter() - started
+            reports.append(
+                BuildReport(plan.entry.name, status, store.path(plan.entry.name), len(split.labels), elapsed)
             )
-        )
     return reports
 
 
@@ -149,7 +149,7 @@ def _with_prerequisites(names: Sequence[str], plan_of: Any) -> list[SetPlan]:
 
 
 def _build_one(
-    plan: SetPlan, manifest: SetManifest, split: Split, store: SetStore, workers: int, progress: bool
+    plan: SetPlan, manifest: SetManifest, split: Split, store: SetStore, pool: _WorkerPool, progress: bool
 ) -> StoredSet:
     entry = plan.entry
     n = len(split.labels)
@@ -188,7 +188,7 @@ def _build_one(
         ) as bar,
     ):
         writer = _DraftWriter(draft, len(entry.levels), n)
-        for job, derived in _run_jobs(jobs, workers):
+        for job, derived in pool.run(jobs):
             writer.write(job, derived)
             bar.update(job.stop - job.start)
         writer.check_complete()
@@ -196,14 +196,30 @@ def _build_one(
     return store.load(entry.name, verify=False)
 
 
-def _run_jobs(jobs: Sequence[_ChunkJob], workers: int) -> Iterator[tuple[_ChunkJob, Derived]]:
-    if workers == 1 or len(jobs) <= 1:
-        for job in jobs:
-            yield job, run_chunk(job)
-        return
-    context = multiprocessing.get_context("spawn")
-    with futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending = {pool.submit(run_chunk, job): job for job in jobs}
+class _WorkerPool:
+    """Runs chunk jobs in-process (one worker) or in spawned processes started once per ``build_sets`` call."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor: futures.ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _WorkerPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, jobs: Sequence[_ChunkJob]) -> Iterator[tuple[_ChunkJob, Derived]]:
+        """Yield (job, result) pairs as they complete; order does not matter since results go by index."""
+        if self.workers == 1 or len(jobs) <= 1:
+            for job in jobs:
+                yield job, run_chunk(job)
+            return
+        if self._executor is None:
+            context = multiprocessing.get_context("spawn")
+            self._executor = futures.ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        pending = {self._executor.submit(run_chunk, job): job for job in jobs}
         try:
             for done in futures.as_completed(pending):
                 yield pending[done], done.result()

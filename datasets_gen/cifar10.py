@@ -25,6 +25,7 @@ _ALLOWED_GLOBALS = {
     ("numpy", "dtype"),
     ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "scalar"),
+    ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 carry bytes
 }
 
 

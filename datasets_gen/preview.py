@@ -21,7 +21,7 @@ def example_indices(labels: np.ndarray, count: int) -> np.ndarray:
 
 
 def render_contact_sheet(
-    store: SetStore, out: Path, names: Sequence[str] | None = None, examples: int = 8, scale: int = 3
+    store: SetStore, out: Path, names: Sequence[str] | None = None, examples: int = 10, scale: int = 3
 ) -> Path:
     """Write a PNG with a labelled row per (set, severity); returns its path."""
     import io

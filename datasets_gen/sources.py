@@ -145,7 +145,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise BenchError(f"npz source {path} does not exist; pass an existing .npz with arrays x and y")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
             missing = {"x", "y"} - set(data.files)
             if missing:
                 raise BenchError(f"npz source {path} lacks array(s) {', '.join(sorted(missing))}; it needs x and y")

@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sets_dir", type=Path, metavar="SETS_DIR", help="a set store made by generate-sets")
     parser.add_argument("--out", type=Path, default=Path("preview.png"), help="PNG to write (default preview.png)")
     parser.add_argument("--sets", help="comma-separated sets to show (default: all in the store)")
-    parser.add_argument("--examples", type=int, default=8, help="images per row (default 8)")
+    parser.add_argument("--examples", type=int, default=10, help="images per row (default 10: one per class)")
 
 
 def run(args: argparse.Namespace) -> int:

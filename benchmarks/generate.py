@@ -1,0 +1,75 @@
+"""Generation speed: images/s of every set (all severities) with 1 and 2 worker processes.
+
+Usage:
+    python benchmarks/generate.py [--source npz:../shared/data/cifar10-jpeg/test.npz] [--limit N]
+                                  [--sets a,b] [--workers 1,2] [--backend set=name,...] [--json OUT]
+
+Each set is built from scratch into a temporary store (the ``clean`` copy is made once beforehand and not
+timed); "img/s" counts output images, i.e. source images x severity levels. The last lines give the total
+per worker count, which is what a user waits for when running ``generate-sets``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SOURCE = f"npz:{REPO.parent / 'shared' / 'data' / 'cifar10-jpeg' / 'test.npz'}"
+
+
+def main() -> int:
+    from bench.commands.generate_sets import parse_assignments
+    from datasets_gen.build import build_sets, plan_set
+    from datasets_gen.registry import get_generator, parse_set_names
+    from datasets_gen.sources import load_source
+    from datasets_gen.store import SetStore
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", default=DEFAULT_SOURCE)
+    parser.add_argument("--limit", type=int)
+    parser.add_argument("--sets", default="superpixel,patch-noise,scramble")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--backend", default="")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args()
+
+    split = load_source(args.source, limit=args.limit)
+    names = [n for n in parse_set_names(args.sets) if n != "clean"]
+    backends = parse_assignments(args.backend, "--backend")
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    n = len(split.labels)
+    print(f"source {split.info.id}: {n} images; sets {', '.join(names)}")
+    print(f"{'set':<18}{'backend':<10}{'levels':>7}" + "".join(f"{f'{w} worker(s)':>22}" for w in worker_counts))
+    figures: dict[str, dict[str, float]] = {}
+    totals = dict.fromkeys(worker_counts, 0.0)
+    for name in names:
+        entry = get_generator(name)
+        plan = plan_set(name, seed=0, backend=backends.get(name))
+        cells = []
+        for workers in worker_counts:
+            with tempfile.TemporaryDirectory(prefix="libkd-bench-gen-") as tmp:
+                store = SetStore(Path(tmp))
+                prerequisites = [plan_set(r, seed=0, backend=backends.get(r)) for r in entry.requires]
+                build_sets(prerequisites, split, store, workers=workers, progress=False)
+                started = time.perf_counter()
+                build_sets([plan], split, store, workers=workers, progress=False)
+                seconds = time.perf_counter() - started
+            images = n * len(entry.levels)
+            figures.setdefault(name, {})[f"seconds_{workers}w"] = seconds
+            figures[name][f"images_per_s_{workers}w"] = images / seconds
+            totals[workers] += seconds
+            cells.append(f"{seconds:8.1f} s {images / seconds:8.0f} img/s")
+        print(f"{name:<18}{plan.backend or '-':<10}{len(entry.levels):>7}" + "".join(f"{c:>22}" for c in cells))
+    print("total " + ", ".join(f"{w} worker(s): {t:.1f} s" for w, t in totals.items()))
+    if args.json:
+        args.json.write_text(json.dumps({"source": split.info.to_json(), "sets": figures, "totals": totals}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""The set commands from the command line: generate-sets, list-sets, preview, and their bad-input errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO, synthetic_images
+
+import bench
+from bench.cli import main
+from datasets_gen.registry import list_generators
+from datasets_gen.store import SetStore
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip() and "%|" not in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("libkd-bench: error: ")
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"libkd-bench {bench.__version__}"
+    assert main(["--help"]) == 0
+    assert "generate-sets" in capsys.readouterr().out
+
+
+def test_help_does_not_import_torch() -> None:
+    code = (
+        "import sys; from bench.cli import build_parser; build_parser(); "
+        "print(sorted({'torch', 'cv2', 'skimage'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_generate_sets_end_to_end(tmp_path: Path, synthetic_npz: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sets"
+    code, stdout, _ = run_cli(
+        [
+            "generate-sets",
+            "--sets",
+            "scramble,patch-noise",
+            "--source",
+            f"npz:{synthetic_npz}",
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--seed",
+            "5",
+            "--no-progress",
+        ],
+        capsys,
+    )
+    assert code == 0
+    assert "scramble" in stdout
+    assert SetStore(out).names() == ["clean", "patch-noise", "scramble"]
+    code, stdout, _ = run_cli(
+        [
+            "generate-sets",
+            "--sets",
+            "scramble",
+            "--source",
+            f"npz:{synthetic_npz}",
+            "--out",
+            str(out),
+            "--seed",
+            "5",
+            "--no-progress",
+        ],
+        capsys,
+    )
+    assert code == 0
+    assert "reused" in stdout
+
+
+def test_list_sets_shows_every_set_with_its_severities(capsys: pytest.CaptureFixture[str]) -> None:
+    code, stdout, _ = run_cli(["list-sets"], capsys)
+    assert code == 0
+    for name in list_generators():
+        assert any(line.startswith(name + " ") for line in stdout.splitlines())
+    assert "n_segments=256,128,64,32,16" in stdout
+    assert "grid=2,4,8" in stdout
+
+
+def test_preview_draws_a_row_per_set_and_severity(
+    tmp_path: Path, synthetic_npz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    out = tmp_path / "sets"
+    assert (
+        main(
+            [
+                "generate-sets",
+                "--sets",
+                "scramble",
+                "--source",
+                f"npz:{synthetic_npz}",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    png = tmp_path / "grid.png"
+    code, _, _ = run_cli(["preview", str(out), "--out", str(png), "--examples", "5"], capsys)
+    assert code == 0
+    with Image.open(png) as image:
+        width, height = image.size
+    assert height > width * 0.5  # 4 rows (clean + 3 scramble levels) of 5 images
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["generate-sets", "--sets", "scrambel"], ["unknown set 'scrambel'", "did you mean scramble"]),
+        (["generate-sets", "--source", "npz:/does/not/exist.npz"], ["does not exist"]),
+        (["generate-sets", "--source", "tfds:cifar10"], ["unknown source"]),
+        (["generate-sets", "--sets", "scramble", "--param", "scramble.grid=3"], ["has no parameter 'grid'"]),
+        (["generate-sets", "--workers", "0", "--source", "SOURCE"], ["--workers must be at least 1"]),
+        (["generate-sets", "--bogus"], ["unrecognized arguments: --bogus"]),
+        (["preview", "/does/not/exist"], ["is not a directory"]),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(
+    args: list[str], fragments: list[str], tmp_path: Path, synthetic_npz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [a.replace("SOURCE", f"npz:{synthetic_npz}") for a in args]
+    if args[0] == "generate-sets" and "--out" not in args:
+        args += ["--out", str(tmp_path / "sets")]
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, *fragments)
+
+
+def test_corrupt_source_leaves_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"garbage")
+    out = tmp_path / "sets"
+    code, _, err = run_cli(["generate-sets", "--source", f"npz:{corrupt}", "--out", str(out)], capsys)
+    assert_one_line_error(code, err, "cannot be read")
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_non_32x32_folder_image_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from PIL import Image
+
+    images, _ = synthetic_images(3)
+    (tmp_path / "src" / "cat").mkdir(parents=True)
+    for i, image in enumerate(images):
+        Image.fromarray(image).save(tmp_path / "src" / "cat" / f"{i}.png")
+    Image.new("RGB", (33, 32)).save(tmp_path / "src" / "cat" / "odd.png")
+    out = tmp_path / "sets"
+    code, _, err = run_cli(["generate-sets", "--source", f"folder:{tmp_path / 'src'}", "--out", str(out)], capsys)
+    assert_one_line_error(code, err, "odd.png", "33x32")
+    assert SetStore(out).names() == []
+
+
+def test_unwritable_output_dir(tmp_path: Path, synthetic_npz: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    code, _, err = run_cli(
+        ["generate-sets", "--source", f"npz:{synthetic_npz}", "--out", str(blocker / "sets")], capsys
+    )
+    assert_one_line_error(code, err, "cannot create output directory", "choose a writable location")
+    assert blocker.read_text() == "not a directory"
+
+
+def test_generated_arrays_match_direct_generator_calls(tmp_path: Path, synthetic_npz: Path) -> None:
+    """What the CLI stores is what the generator returns for the same seeds (no hidden reordering)."""
+    from datasets_gen.registry import Batch, get_generator
+    from datasets_gen.seeding import SetSeed
+
+    assert (
+        main(
+            [
+                "generate-sets",
+                "--sets",
+                "scramble",
+                "--source",
+                f"npz:{synthetic_npz}",
+                "--out",
+                str(tmp_path),
+                "--seed",
+                "8",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    with np.load(synthetic_npz) as data:
+        images, labels = data["x"], data["y"]
+    batch = Batch(images, labels, np.arange(len(images)), 2, SetSeed(8, "scramble"))
+    expected = get_generator("scramble").fn(batch, 4).images
+    np.testing.assert_array_equal(SetStore(tmp_path).load("scramble").images[1], expected)
