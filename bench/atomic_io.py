@@ -1,7 +1,8 @@
 """Writes that are either complete or absent: temp file (or directory) in the same folder, then rename.
 
-A run that is killed half way leaves at most a hidden ``.tmp-*`` entry behind, never a file or set that
-looks complete. Readers ignore the temporary names.
+A run that is killed half way leaves at most a hidden ``.tmp-<name>.<pid>.*`` entry behind, never a file or
+set that looks complete. Readers ignore the temporary names, and the next write of the same name removes the
+leftovers of processes that no longer exist.
 """
 
 from __future__ import annotations
@@ -25,6 +26,40 @@ def _default_mode(directory: bool) -> int:
     return (0o777 if directory else 0o666) & ~umask
 
 
+def _temp_prefix(final: Path) -> str:
+    return f"{TEMP_PREFIX}{final.name}.{os.getpid()}."
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_temporaries(final: Path) -> list[Path]:
+    """Remove temporaries of ``final`` left by processes that have died; returns what was removed."""
+    final = Path(final)
+    removed = []
+    head = f"{TEMP_PREFIX}{final.name}."
+    if not final.parent.is_dir():
+        return removed
+    for entry in final.parent.iterdir():
+        pid_text = entry.name[len(head) :].split(".", 1)[0] if entry.name.startswith(head) else ""
+        if not pid_text.isdigit() or _process_exists(int(pid_text)):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+        removed.append(entry)
+    return removed
+
+
 def ensure_writable_dir(path: Path) -> Path:
     """Create ``path`` (and parents) or fail with a message naming it."""
     try:
@@ -40,7 +75,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
     path = Path(path)
     ensure_writable_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + ".", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -62,18 +97,20 @@ def write_text_atomic(path: Path, text: str) -> None:
 def atomic_directory(final: Path) -> Iterator[Path]:
     """Yield a temporary directory next to ``final``; on success it replaces ``final`` in one rename.
 
-    An existing ``final`` is moved aside first and removed only after the new directory is in place, so an
-    interruption never leaves neither. On any exception the temporary directory is deleted.
+    An existing ``final`` is first moved into a hidden ``.old`` temporary and deleted only after the new
+    directory is in place (POSIX has no atomic swap of two directories; a crash between the two renames leaves
+    the old copy in that temporary). On any exception the new temporary directory is deleted.
     """
     final = Path(final)
     ensure_writable_dir(final.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX + final.name + ".", dir=final.parent))
+    sweep_stale_temporaries(final)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(final), dir=final.parent))
     try:
         yield tmp
         os.chmod(tmp, _default_mode(directory=True))
         old = None
         if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX + final.name + ".old.", dir=final.parent))
+            old = Path(tempfile.mkdtemp(prefix=_temp_prefix(final) + "old.", dir=final.parent))
             os.replace(final, old / final.name)
         os.replace(tmp, final)
         if old is not None:

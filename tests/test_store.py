@@ -109,9 +109,11 @@ def test_killed_build_leaves_no_set_that_looks_complete(tmp_path: Path, syntheti
     assert store.names() == ["clean"]
     leftovers = [p.name for p in sets.iterdir() if p.name != "clean"]
     assert leftovers
-    assert all(name.startswith(".tmp-scramble") for name in leftovers)
+    assert all(name.startswith(".tmp-scramble.") for name in leftovers)
     with pytest.raises(BenchError, match="not found"):
         store.load("scramble")
+    build(store, synthetic_npz, ["scramble"])  # the next build sweeps what the dead process left
+    assert sorted(p.name for p in sets.iterdir()) == ["clean", "scramble"]
 
 
 def test_identical_set_is_reused_and_force_rebuilds(tmp_path: Path, synthetic_npz: Path) -> None:
