@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "generate_sets",
     "list_sets",
     "preview",
+    "leaderboard",
+    "check",
 )
 
 

@@ -1,0 +1,77 @@
+"""Build the leaderboard from every run record: a tidy long CSV, a wide Markdown table per clean split, plots.
+
+Reads RESULTS/runs/*.json (temporary files of a write in progress are never read; a malformed record is named
+on stderr and skipped) and writes into --out, each file atomically: leaderboard.csv (one row per model, source,
+set, severity and metric; fractions, not percentages), leaderboard.md (the reference study's layout, one table
+per source, intervals, teacher/baseline/KD method, non-significant differences marked) and PNG plots per
+source (bias profile, shape bias vs clean accuracy, accuracy vs severity). The Markdown is also printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.run_record import RUNS_DIR, RunRecord, read_records
+
+NAME = "leaderboard"
+HELP = "write the leaderboard (long CSV, wide Markdown, plots) from the run records"
+RESULTS_DEFAULT = Path("results")
+CSV_NAME = "leaderboard.csv"
+MARKDOWN_NAME = "leaderboard.md"
+PLOT_PREFIXES = ("bias-profile_", "shape-bias-vs-accuracy_", "accuracy-vs-severity_")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--results", type=Path, default=RESULTS_DEFAULT, help="results directory (default ./results)")
+    parser.add_argument("--out", type=Path, help="output directory (default RESULTS/leaderboard)")
+
+
+def load_records(results: Path) -> list[RunRecord]:
+    """Every readable run record under ``results``; skipped files are named on stderr, one line each.
+
+    Raises:
+        BenchError: no readable record at all.
+    """
+    records, skipped = read_records(results)
+    for entry in skipped:
+        print(f"libkd-bench: skipping {entry.path}: {' '.join(entry.reason.split())}", file=sys.stderr)
+    if not records:
+        raise BenchError(
+            f"no readable run records under {results / RUNS_DIR}; score a checkpoint first "
+            "(libkd-bench score CKPT --results DIR) or point --results at the right directory"
+        )
+    return records
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.atomic_io import ensure_writable_dir, write_bytes_atomic, write_text_atomic
+    from bench.leaderboard import format_long_csv, long_frame
+    from bench.leaderboard_markdown import leaderboard_markdown
+    from bench.plots import leaderboard_plots, png_bytes
+
+    records = load_records(args.results)
+    out = ensure_writable_dir(args.out or args.results / "leaderboard")
+    csv_text = format_long_csv(long_frame(records))
+    plots = leaderboard_plots(records)
+    images: dict[str, list[tuple[str, str]]] = {}
+    for plot in plots:
+        images.setdefault(plot.source, []).append((plot.title, plot.name))
+    markdown = leaderboard_markdown(records, images)
+    for plot in plots:
+        write_bytes_atomic(out / plot.name, png_bytes(plot.figure))
+    write_text_atomic(out / CSV_NAME, csv_text)
+    write_text_atomic(out / MARKDOWN_NAME, markdown)
+    _remove_stale_plots(out, {plot.name for plot in plots})
+    print(markdown, end="")
+    print(f"libkd-bench: wrote {CSV_NAME}, {MARKDOWN_NAME} and {len(plots)} plot(s) to {out}", file=sys.stderr)
+    return 0
+
+
+def _remove_stale_plots(out: Path, keep: set[str]) -> None:
+    """Delete plots of an earlier leaderboard whose source has no records any more, so the folder is one set."""
+    for path in out.glob("*.png"):
+        if path.name.startswith(PLOT_PREFIXES) and path.name not in keep:
+            path.unlink(missing_ok=True)

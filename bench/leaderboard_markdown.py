@@ -1,0 +1,258 @@
+"""The wide leaderboard: one Markdown table per clean split, in the reference study's layout.
+
+Columns: Method | clean acc (%) | Texture | Shape | Locality (superpixel) | Scramble | Noise (patch-noise) |
+cue-conflict shape bias | PGD ratio | FGSM ratio | AutoAttack ratio | the variants (overlay texture, edge
+shape) | any other set | Arch | Params | MACs. A column with no value in a table is left out. Ratios are the
+whole-set bias ratios (a set with levels: mean accuracy over its levels / clean accuracy) with their 95%
+paired-bootstrap intervals; clean accuracy is a percentage; shape bias a fraction.
+
+The Method cell names the model and what is known of its distillation: ``vit-s (student of resnet56, DeiT
+KD; baseline vit-s-scratch)``, ``resnet56 (teacher)``. A student's ratio whose difference from its baseline
+(``†``) or teacher (``‡``) is not significant (the 95% interval of the difference contains 0, or is undefined)
+is marked, and a footnote says so. Students with bias-transfer rows get a second table. Records of different
+sources are never put in one table: the same checkpoint on another split is another experiment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from bench.leaderboard import display_order, kd_roles, records_by_source, set_rank
+from bench.run_record import MetricRow, RunRecord
+
+NOT_SIGNIFICANT_VS_BASELINE = "†"
+NOT_SIGNIFICANT_VS_TEACHER = "‡"
+TRANSFER_NOT_IDENTIFIED = "*"
+MISSING = "-"
+
+
+@dataclass(frozen=True)
+class WideColumn:
+    """One column of the wide table: which whole-set metric of which set, and how it is shown."""
+
+    header: str
+    set: str
+    metric: str = "bias_ratio"
+    percent: bool = False
+
+
+REFERENCE_COLUMNS = (
+    WideColumn("clean acc (%)", "clean", "accuracy", percent=True),
+    WideColumn("Texture", "texture"),
+    WideColumn("Shape", "shape"),
+    WideColumn("Locality (superpixel)", "superpixel"),
+    WideColumn("Scramble", "scramble"),
+    WideColumn("Noise (patch-noise)", "patch-noise"),
+    WideColumn("cue-conflict shape bias", "cue-conflict", "shape_bias"),
+    WideColumn("PGD ratio", "adv-pgd"),
+    WideColumn("FGSM ratio", "adv-fgsm"),
+    WideColumn("AutoAttack ratio", "adv-autoattack"),
+    WideColumn("Texture (overlay)", "texture-overlay"),
+    WideColumn("Shape (edges)", "shape-edges"),
+)
+
+
+def leaderboard_markdown(
+    records: Sequence[RunRecord], images: Mapping[str, Sequence[tuple[str, str]]] | None = None
+) -> str:
+    """The whole Markdown document: a title, then one section per source id.
+
+    Args:
+        records: run records, any sources.
+        images: per source id, ``(title, relative file name)`` of plots to link under its tables.
+    """
+    groups = records_by_source(records)
+    lines = ["# libkd-bench leaderboard", ""]
+    lines.append(f"{len(records)} run(s) on {len(groups)} clean split(s); one table per split, never mixed.")
+    for source_id, group in groups.items():
+        lines += ["", *source_section(group, (images or {}).get(source_id, ()))]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def source_section(records: Sequence[RunRecord], images: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """Heading, wide table, bias-transfer table (when any) and footnotes of one source's records."""
+    kind, location, n = (records[0].source.get(key, "?") for key in ("kind", "location", "n"))
+    lines = [f"## {records[0].source_id} ({kind}: {location}, n = {n})", ""]
+    ordered = display_order(records)
+    names = {record.run_id: record.model for record in records}
+    columns = wide_columns(records)
+    table = {"Method": [_method_cell(record, names, records) for record in ordered]}
+    for column in columns:
+        table[column.header] = [_metric_cell(record, column) for record in ordered]
+    for header, facts in (("Arch", _arch), ("Params", _params), ("MACs", _macs)):
+        cells = [facts(record) for record in ordered]
+        if any(cell != MISSING for cell in cells):
+            table[header] = cells
+    lines += [_markdown(table), ""]
+    transfer = _transfer_table(ordered, columns)
+    if transfer:
+        lines += ["Bias transfer, (student - baseline) / (teacher - baseline) ratio: 0 = baseline, 1 = teacher.", ""]
+        lines += [_markdown(transfer), ""]
+    lines += _footnotes(records, columns, bool(transfer))
+    for title, name in images:
+        lines += ["", f"![{title}]({name})"]
+    return lines
+
+
+def format_interval(row: MetricRow | None, percent: bool = False) -> str:
+    """``0.83 [0.80, 0.86]`` (two decimals) or ``91.2 [90.1, 92.3]`` (percent, one decimal); ``-`` if absent."""
+    if row is None:
+        return MISSING
+    scale, digits = (100.0, 1) if percent else (1.0, 2)
+    text = f"{row.value * scale:.{digits}f}"
+    if row.ci_low is not None and row.ci_high is not None:
+        text += f" [{row.ci_low * scale:.{digits}f}, {row.ci_high * scale:.{digits}f}]"
+    return text
+
+
+def not_significant(row: MetricRow | None) -> bool:
+    """True for a difference row whose 95% interval contains 0 or is undefined; False when there is no row."""
+    if row is None:
+        return False
+    return row.ci_low is None or row.ci_high is None or row.ci_low <= 0.0 <= row.ci_high
+
+
+def wide_columns(records: Sequence[RunRecord]) -> list[WideColumn]:
+    """The table's columns in order, without those no record has a value for."""
+    known = {column.set for column in REFERENCE_COLUMNS}
+    extra = sorted({row.set for r in records for row in r.metrics if row.set not in known}, key=set_rank)
+    columns = [*REFERENCE_COLUMNS, *(WideColumn(f"{name} ratio", name) for name in extra)]
+    return [c for c in columns if any(r.metric(c.set, c.metric) is not None for r in records)]
+
+
+def _metric_cell(record: RunRecord, column: WideColumn) -> str:
+    text = format_interval(record.metric(column.set, column.metric), column.percent)
+    if column.metric != "bias_ratio" or text == MISSING:
+        return text
+    marks = "".join(
+        mark
+        for metric, mark in (
+            ("bias_ratio_diff_baseline", NOT_SIGNIFICANT_VS_BASELINE),
+            ("bias_ratio_diff_teacher", NOT_SIGNIFICANT_VS_TEACHER),
+        )
+        if not_significant(record.metric(column.set, metric))
+    )
+    return f"{text} {marks}" if marks else text
+
+
+def _run_name(run: str, names: Mapping[str, str]) -> str:
+    return names.get(run, run.split("@", 1)[0])
+
+
+def _method_cell(record: RunRecord, names: Mapping[str, str], records: Sequence[RunRecord]) -> str:
+    details = kd_roles(record, records)
+    teacher, baseline, method = record.kd.get("teacher"), record.kd.get("baseline"), record.kd.get("method")
+    if teacher:
+        details.append(f"student of {_run_name(str(teacher), names)}" + (f", {method}" if method else ""))
+    elif method:
+        details.append(str(method))
+    if baseline:
+        details.append(f"baseline {_run_name(str(baseline), names)}")
+    return record.model + (f" ({'; '.join(details)})" if details else "")
+
+
+def _arch(record: RunRecord) -> str:
+    return str(record.spec.get("arch") or MISSING)
+
+
+def _engineering(value: object, units: Sequence[tuple[float, str, int]]) -> str:
+    """``value`` in the first unit it reaches (scale, suffix, decimals), e.g. ``0.86 M``; ``-`` if not a number."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return MISSING
+    for scale, unit, digits in units:
+        if value >= scale:
+            return f"{value / scale:.{digits}f} {unit}"
+    scale, unit, digits = units[-1]
+    return f"{value / scale:.{digits}f} {unit}"
+
+
+def _params(record: RunRecord) -> str:
+    return _engineering(record.efficiency.get("params"), ((1e9, "G", 2), (1e6, "M", 2)))
+
+
+def _macs(record: RunRecord) -> str:
+    return _engineering(record.efficiency.get("macs"), ((1e9, "G", 2), (1e6, "M", 1)))
+
+
+def _transfer_table(records: Sequence[RunRecord], columns: Sequence[WideColumn]) -> dict[str, list[str]]:
+    students = [r for r in records if any(row.metric == "bias_transfer" for row in r.metrics)]
+    table = {"Student": [r.model for r in students]}
+    for column in columns:
+        cells = [_transfer_cell(r.metric(column.set, "bias_transfer")) for r in students]
+        if column.metric == "bias_ratio" and any(cell != MISSING for cell in cells):
+            table[column.header] = cells
+    return table if students else {}
+
+
+def _transfer_cell(row: MetricRow | None) -> str:
+    text = format_interval(row)
+    return f"{text} {TRANSFER_NOT_IDENTIFIED}" if row is not None and row.ci_low is None else text
+
+
+def _levels_note(records: Sequence[RunRecord], column: WideColumn) -> str:
+    """``superpixel: n_segments = 256, 128, 64`` from the per-level rows, or "" for a set without levels."""
+    labels: dict[int, str] = {}
+    for record in records:
+        for row in record.metrics:
+            if row.set == column.set and row.metric == "accuracy" and row.severity is not None:
+                labels.setdefault(row.severity, row.severity_label or str(row.severity))
+    if not labels:
+        return ""
+    ordered = [labels[level] for level in sorted(labels)]
+    keys = {label.split("=", 1)[0] for label in ordered if "=" in label}
+    if len(keys) == 1 and all("=" in label for label in ordered):
+        return f"{column.set}: {keys.pop()} = {', '.join(label.split('=', 1)[1] for label in ordered)}"
+    return f"{column.set}: {', '.join(ordered)}"
+
+
+def _footnotes(records: Sequence[RunRecord], columns: Sequence[WideColumn], transfer: bool) -> list[str]:
+    notes = [
+        "Ratios: accuracy on the set / clean accuracy on the same images; a set with levels is averaged over "
+        "them. Brackets: 95% paired-bootstrap intervals."
+    ]
+    levels = [note for column in columns if (note := _levels_note(records, column))]
+    if levels:
+        notes.append("Levels: " + "; ".join(levels) + ".")
+    attacked = sorted(
+        {
+            f"{row.set} n = {row.n}"
+            for r in records
+            for row in r.metrics
+            if row.set.startswith("adv-") and not row.severity
+        }
+    )
+    if attacked:
+        notes.append("Attacks run on a fixed class-balanced subset of the clean split (" + ", ".join(attacked) + ").")
+    if any(column.set == "cue-conflict" for column in columns):
+        notes.append(
+            "cue-conflict shape bias: among images classified as their shape or their texture class, the "
+            "fraction classified by shape (Geirhos et al. 2019)."
+        )
+    if any(row.metric.startswith("bias_ratio_diff_") for r in records for row in r.metrics):
+        notes.append(
+            f"{NOT_SIGNIFICANT_VS_BASELINE} / {NOT_SIGNIFICANT_VS_TEACHER}: the student's ratio does not differ "
+            "significantly from its baseline's / teacher's (the 95% interval of the difference contains 0 or "
+            "is undefined)."
+        )
+    if transfer:
+        notes.append(
+            f"{TRANSFER_NOT_IDENTIFIED}: teacher and baseline ratios are not distinguishable on that set, so the "
+            "transfer has no interval."
+        )
+    if any(r.efficiency.get("macs") is not None for r in records):
+        notes.append("MACs: multiply-accumulates per image.")
+    versions = sorted({str(r.versions.get("libkd-bench") or "?") for r in records})
+    notes.append(f"Computed with libkd-bench {', '.join(versions)}.")
+    return [f"- {note}" for note in notes]
+
+
+def _markdown(table: Mapping[str, Sequence[str]]) -> str:
+    frame = pd.DataFrame({header: [_escape(cell) for cell in cells] for header, cells in table.items()})
+    return frame.to_markdown(index=False, disable_numparse=True)
+
+
+def _escape(cell: str) -> str:
+    return cell.replace("|", "\\|")
