@@ -22,6 +22,10 @@ COMMAND_MODULES = (
     "generate_sets",
     "list_sets",
     "preview",
+    "list_models",
+    "inspect",
+    "score",
+    "rescore",
     "leaderboard",
     "check",
 )

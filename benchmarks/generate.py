@@ -7,6 +7,11 @@ Usage:
 Each set is built from scratch into a temporary store (the ``clean`` copy is made once beforehand and not
 timed); "img/s" counts output images, i.e. source images x severity levels. The last lines give the total
 per worker count, which is what a user waits for when running ``generate-sets``.
+
+The shape/texture family: ``--sets segmentation,shape,shape-edges,texture,texture-overlay,cue-conflict`` (each
+set's prerequisites are built untimed first; ``--backend`` follows the linked backends of ``list-sets``).
+``--neural-images N`` also times the neural backends (fcn segmentation, gatys texture) in-process on N images,
+with pretrained weights when they are in the torch hub cache and seeded random ones otherwise (same cost).
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ DEFAULT_SOURCE = f"npz:{REPO.parent / 'shared' / 'data' / 'cifar10-jpeg' / 'test
 
 
 def main() -> int:
+    from neural_backends import neural_seconds_per_image  # benchmarks/neural_backends.py, beside this script
+
     from bench.commands.generate_sets import parse_assignments
-    from datasets_gen.build import build_sets, plan_set
-    from datasets_gen.registry import get_generator, parse_set_names
+    from datasets_gen.build import build_sets, plan_sets
+    from datasets_gen.registry import get_generator, parse_set_names, with_prerequisites
     from datasets_gen.sources import load_source
     from datasets_gen.store import SetStore
 
@@ -36,12 +43,14 @@ def main() -> int:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--backend", default="")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    parser.add_argument("--neural-images", type=int, default=0, help="time fcn and gatys on N images (0: skip)")
     args = parser.parse_args()
 
     split = load_source(args.source, limit=args.limit)
     names = [n for n in parse_set_names(args.sets) if n != "clean"]
     backends = parse_assignments(args.backend, "--backend")
     worker_counts = [int(w) for w in args.workers.split(",")]
+    plans = {plan.entry.name: plan for plan in plan_sets(names, seed=0, backends=backends)}
     n = len(split.labels)
     print(f"source {split.info.id}: {n} images; sets {', '.join(names)}")
     print(f"{'set':<18}{'backend':<10}{'levels':>7}" + "".join(f"{f'{w} worker(s)':>22}" for w in worker_counts))
@@ -49,12 +58,12 @@ def main() -> int:
     totals = dict.fromkeys(worker_counts, 0.0)
     for name in names:
         entry = get_generator(name)
-        plan = plan_set(name, seed=0, backend=backends.get(name))
+        plan = plans[name]
         cells = []
         for workers in worker_counts:
             with tempfile.TemporaryDirectory(prefix="libkd-bench-gen-") as tmp:
                 store = SetStore(Path(tmp))
-                prerequisites = [plan_set(r, seed=0, backend=backends.get(r)) for r in entry.requires]
+                prerequisites = [plans[r] for r in with_prerequisites(entry.requires)]
                 build_sets(prerequisites, split, store, workers=workers, progress=False)
                 started = time.perf_counter()
                 build_sets([plan], split, store, workers=workers, progress=False)
@@ -66,8 +75,14 @@ def main() -> int:
             cells.append(f"{seconds:8.1f} s {images / seconds:8.0f} img/s")
         print(f"{name:<18}{plan.backend or '-':<10}{len(entry.levels):>7}" + "".join(f"{c:>22}" for c in cells))
     print("total " + ", ".join(f"{w} worker(s): {t:.1f} s" for w, t in totals.items()))
+    neural = neural_seconds_per_image(split.images[: args.neural_images]) if args.neural_images > 0 else {}
+    for backend, figure in neural.items():
+        print(
+            f"{backend:<8} {figure['seconds_per_image']:8.2f} s/image ({figure['weights']} weights, {figure['device']})"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"source": split.info.to_json(), "sets": figures, "totals": totals}, indent=2))
+        report = {"source": split.info.to_json(), "sets": figures, "totals": totals, "neural": neural}
+        args.json.write_text(json.dumps(report, indent=2))
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Images are processed in fixed chunks of ``CHUNK_SIZE`` whatever the worker count, every image draws from its
 own seed, and results are written by index, so output is byte-identical for any ``workers``. Each set is
-written into a temporary directory and appears only when complete.
+written into a temporary directory and appears only when complete. A set made from other sets (``requires``)
+records their identity in its manifest, so it is rebuilt whenever they change.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from tqdm.auto import tqdm
 
 from bench.errors import BenchError
 from bench.provenance import library_versions
-from datasets_gen.registry import Batch, Derived, GeneratorEntry, get_generator
+from datasets_gen.registry import Batch, Derived, GeneratorEntry, get_generator, linked_backends, with_prerequisites
 from datasets_gen.seeding import SetSeed
 from datasets_gen.sources import Split
 from datasets_gen.store import SetDraft, SetManifest, SetStore, Severity, StoredSet
@@ -31,14 +32,15 @@ CLEAN = "clean"
 
 @dataclass(frozen=True)
 class SetPlan:
-    """A fully resolved request for one set: entry, parameters, backend and seed."""
+    """A fully resolved request for one set: entry, parameters, backend (and the files it loads) and seed."""
 
     entry: GeneratorEntry
     parameters: Mapping[str, Any]
     backend: str | None
     seed: int
+    resources: Mapping[str, Any] = field(default_factory=dict)
 
-    def manifest(self, source: Mapping[str, Any]) -> SetManifest:
+    def manifest(self, source: Mapping[str, Any], inputs: Mapping[str, Any] | None = None) -> SetManifest:
         entry = self.entry
         severities = tuple(
             Severity(level, entry.severity_parameter, value) for level, value in enumerate(entry.levels, start=1)
@@ -53,6 +55,8 @@ class SetPlan:
             seed=self.seed,
             source=dict(source),
             versions=library_versions(),
+            resources=dict(self.resources),
+            inputs=dict(inputs or {}),
         )
 
 
@@ -79,6 +83,7 @@ class _ChunkJob:
     clean_images: Path
     clean_labels: Path
     inputs: Mapping[str, Path] = field(default_factory=dict)
+    backend: str | None = None
 
 
 def plan_set(name: str, seed: int, parameters: Mapping[str, Any] | None = None, backend: str | None = None) -> SetPlan:
@@ -92,7 +97,29 @@ def plan_set(name: str, seed: int, parameters: Mapping[str, Any] | None = None, 
         choices = ", ".join(entry.backends) or "none (it has a single implementation)"
         raise BenchError(f"set {name} has no backend {backend!r}; choose from {choices}")
     chosen_backend = backend or (entry.backends[0] if entry.backends else None)
-    return SetPlan(entry, {**entry.defaults, **(parameters or {})}, chosen_backend, int(seed))
+    resources = entry.resources(chosen_backend) if entry.resources and chosen_backend else {}
+    return SetPlan(entry, {**entry.defaults, **(parameters or {})}, chosen_backend, int(seed), dict(resources))
+
+
+def plan_sets(
+    names: Sequence[str],
+    seed: int,
+    parameters: Mapping[str, Mapping[str, Any]] | None = None,
+    backends: Mapping[str, str] | None = None,
+) -> list[SetPlan]:
+    """Plans for ``names`` and their prerequisites; parameters and backends may name either.
+
+    Sets linked by ``backend_of`` share one backend (``--backend shape=fcn`` also makes ``segmentation``, whose
+    masks ``shape`` draws, use fcn); conflicting choices are refused.
+    """
+    parameters, backends = parameters or {}, backends or {}
+    everything = with_prerequisites(names)
+    for name in {*parameters, *backends} - set(everything):
+        raise BenchError(
+            f"--backend/--param name set {name!r}, which is not among the sets being generated or their prerequisites"
+        )
+    resolved = linked_backends(names, backends)
+    return [plan_set(name, seed, parameters.get(name), resolved[name]) for name in everything]
 
 
 def build_sets(
@@ -109,13 +136,15 @@ def build_sets(
         raise BenchError(f"--workers must be at least 1, got {workers}")
     seed = plans[0].seed if plans else 0
     by_name = {plan.entry.name: plan for plan in plans}
-    ordered = _with_prerequisites([CLEAN, *by_name], lambda name: by_name.get(name) or plan_set(name, seed))
+    names = with_prerequisites([CLEAN, *by_name])
+    resolved = linked_backends(names, {name: plan.backend for name, plan in by_name.items()})
+    ordered = [by_name.get(name) or plan_set(name, seed, backend=resolved[name]) for name in names]
     source = split.info.to_json()
     reports = []
     with _WorkerPool(workers) as pool:
         for plan in ordered:
             started = time.perf_counter()
-            manifest = plan.manifest(source)
+            manifest = plan.manifest(source, _inputs_identity(plan.entry, store))
             existing = store.manifest(plan.entry.name)
             if existing is not None and not force and existing.recipe() == manifest.recipe():
                 store.load(plan.entry.name, verify=True)
@@ -130,22 +159,19 @@ def build_sets(
     return reports
 
 
-def _with_prerequisites(names: Sequence[str], plan_of: Any) -> list[SetPlan]:
-    ordered: dict[str, SetPlan] = {}
-
-    def visit(name: str, chain: tuple[str, ...]) -> None:
-        if name in ordered:
-            return
-        if name in chain:
-            raise ValueError(f"sets require each other in a cycle: {' -> '.join((*chain, name))}")
-        plan = plan_of(name)
-        for required in plan.entry.requires:
-            visit(required, (*chain, name))
-        ordered[name] = plan
-
-    for name in names:
-        visit(name, ())
-    return list(ordered.values())
+def _inputs_identity(entry: GeneratorEntry, store: SetStore) -> dict[str, Any]:
+    """What a set is made from besides the clean split: each required set's backend, resources and array hashes."""
+    identity = {}
+    for name in entry.requires:
+        manifest = store.manifest(name)
+        if manifest is None:
+            raise RuntimeError(f"set {name} was not built before the sets that require it")
+        identity[name] = {
+            "backend": manifest.backend,
+            "resources": dict(manifest.resources),
+            "arrays": {array: record.sha256 for array, record in manifest.arrays.items()},
+        }
+    return identity
 
 
 def _build_one(
@@ -177,6 +203,7 @@ def _build_one(
             clean.path / "images.npy",
             clean.path / "labels.npy",
             inputs,
+            plan.backend,
         )
         for level, value in enumerate(entry.levels, start=1)
         for start in range(0, n, CHUNK_SIZE)
@@ -242,6 +269,7 @@ def run_chunk(job: _ChunkJob) -> Derived:
         inputs={key: np.load(path, mmap_mode="r") for key, path in job.inputs.items()},
         split_images=split_images,
         split_labels=split_labels,
+        backend=job.backend,
     )
     return entry.fn(batch, job.value, **job.parameters)
 

@@ -9,7 +9,7 @@ its severity table and defaults; ``build_sets`` validates everything once, so ge
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,6 +43,7 @@ class Batch:
         seed: root of the set's randomness; use ``rngs()`` for per-image draws, ``set_rng()`` for set-wide ones.
         inputs: whole-split arrays of the sets this set requires (e.g. shared masks), keyed "set/array".
         split_images, split_labels: the whole clean split, for generators that pair images.
+        backend: the implementation chosen for the set (``None`` for a set with a single one).
     """
 
     images: np.ndarray
@@ -53,6 +54,7 @@ class Batch:
     inputs: Mapping[str, np.ndarray] = field(default_factory=dict)
     split_images: np.ndarray | None = None
     split_labels: np.ndarray | None = None
+    backend: str | None = None
 
     def rngs(self) -> list[np.random.Generator]:
         return self.seed.image_rngs(self.level, self.indices)
@@ -89,6 +91,10 @@ class GeneratorEntry:
         extras: names and dtypes of the extra per-image arrays the generator returns.
         requires: sets that must exist first; their arrays reach the generator through ``Batch.inputs``.
         backends: names of interchangeable implementations; the first is the default.
+        backend_of: a required set whose backend this set shares (same ``backends``): choosing a backend for
+            either chooses it for both, so sets drawn from one shared input can never disagree about it.
+        resources: ``resources(backend)`` -> the identity of the files that backend loads (weights file and its
+            sha256), recorded in the manifest; raises BenchError naming a missing file. Called once when planning.
     """
 
     name: str
@@ -101,6 +107,8 @@ class GeneratorEntry:
     extras: Mapping[str, str] = field(default_factory=dict)
     requires: tuple[str, ...] = ()
     backends: tuple[str, ...] = ()
+    backend_of: str | None = None
+    resources: Callable[[str], Mapping[str, Any]] | None = None
 
     @property
     def levels(self) -> tuple[Any, ...]:
@@ -122,6 +130,8 @@ def register_generator(
     extras: Mapping[str, str] | None = None,
     requires: tuple[str, ...] = (),
     backends: tuple[str, ...] = (),
+    backend_of: str | None = None,
+    resources: Callable[[str], Mapping[str, Any]] | None = None,
 ) -> Callable[[GeneratorFn], GeneratorFn]:
     """Register ``fn`` as the generator of set ``name``."""
 
@@ -130,6 +140,8 @@ def register_generator(
             raise ValueError(f"set {name!r} is registered twice")
         if severity_parameter and not severities:
             raise ValueError(f"set {name!r} names a severity parameter but no severities")
+        if backend_of is not None and backend_of not in requires:
+            raise ValueError(f"set {name!r} shares the backend of {backend_of!r}, which it does not require")
         _GENERATORS[name] = GeneratorEntry(
             name=name,
             fn=fn,
@@ -141,6 +153,8 @@ def register_generator(
             extras=dict(extras or {}),
             requires=tuple(requires),
             backends=tuple(backends),
+            backend_of=backend_of,
+            resources=resources,
         )
         return fn
 
@@ -170,3 +184,61 @@ def parse_set_names(text: str | None) -> list[str]:
     for name in names:
         get_generator(name)
     return list(dict.fromkeys(names))
+
+
+def with_prerequisites(names: Sequence[str]) -> list[str]:
+    """``names`` and every set they require, directly or not, each after the sets it requires."""
+    ordered: dict[str, None] = {}
+
+    def visit(name: str, chain: tuple[str, ...]) -> None:
+        if name in ordered:
+            return
+        if name in chain:
+            raise ValueError(f"sets require each other in a cycle: {' -> '.join((*chain, name))}")
+        for required in get_generator(name).requires:
+            visit(required, (*chain, name))
+        ordered[name] = None
+
+    for name in names:
+        visit(name, ())
+    return list(ordered)
+
+
+def linked_backends(names: Sequence[str], requested: Mapping[str, str | None]) -> dict[str, str | None]:
+    """The backend of every set in ``names`` and their prerequisites, sets linked by ``backend_of`` sharing one.
+
+    A set linked to another (``shape`` to ``segmentation``, say) takes the backend requested for any member of
+    its group, else the group root's default; two different requests within one group are refused, so every set
+    made from one shared input agrees on how that input was made.
+
+    Args:
+        names: sets to plan; their prerequisites are included.
+        requested: explicit choices by set name (``None``: no choice).
+    """
+    closure = {name: get_generator(name) for name in with_prerequisites(names)}
+
+    def root(name: str) -> str:
+        while closure[name].backend_of is not None:
+            name = closure[name].backend_of
+        return name
+
+    chosen: dict[str, tuple[str, str]] = {}
+    for name, backend in requested.items():
+        if backend is None or name not in closure:
+            continue
+        group = root(name)
+        if group in chosen and chosen[group][0] != backend:
+            other, other_backend = chosen[group][1], chosen[group][0]
+            raise BenchError(
+                f"--backend {other}={other_backend} and {name}={backend} disagree: both sets use the {group} "
+                f"backend; name one of them"
+            )
+        chosen[group] = (backend, name)
+    resolved: dict[str, str | None] = {}
+    for name, entry in closure.items():
+        group = closure[root(name)]
+        if entry.backends != group.backends:
+            raise ValueError(f"set {name!r} shares the backend of {group.name!r} but lists other backends")
+        default = group.backends[0] if group.backends else None
+        resolved[name] = chosen[group.name][0] if group.name in chosen else default
+    return resolved

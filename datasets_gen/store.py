@@ -5,11 +5,13 @@ Layout of ``SETS_DIR/<set>/``:
 - ``images.npy``: uint8 (S, N, 32, 32, 3), one slab per severity level (S = 1 for sets without levels);
 - ``labels.npy``: int64 (N,), the label a model should predict;
 - further per-image arrays a generator declares (``shape_label.npy``, ``texture_label.npy``, ``masks.npy`` ...);
-- ``manifest.json``: set, generator, cue, backend, parameters, severities, seed, source, versions, and the
-  sha256 of every array file.
+- ``manifest.json``: set, generator, cue, backend, parameters, severities, seed, source, versions, the
+  sha256 of every array file, the files the backend loaded (``resources``: weights file and sha256) and, for a
+  set made from other sets, their identity (``inputs``: backend, resources and array hashes of each).
 
 A set is written into a hidden temporary directory and renamed into place when complete; loading checks
-every hash, so a tampered or truncated set is refused.
+every hash, so a tampered or truncated set is refused, and so is a set whose inputs have since been rebuilt
+differently (it would no longer share them with its sibling sets).
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class SetManifest:
     source: Mapping[str, Any]
     versions: Mapping[str, str]
     arrays: Mapping[str, ArrayRecord] = field(default_factory=dict)
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    inputs: Mapping[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def recipe(self) -> dict[str, Any]:
@@ -77,6 +81,8 @@ class SetManifest:
         data["parameters"] = dict(self.parameters)
         data["source"] = dict(self.source)
         data["versions"] = dict(self.versions)
+        data["resources"] = dict(self.resources)
+        data["inputs"] = dict(self.inputs)
         data["severities"] = [asdict(s) for s in self.severities]
         data["arrays"] = {name: {**asdict(rec), "shape": list(rec.shape)} for name, rec in self.arrays.items()}
         return json.loads(json.dumps(data))  # normalise tuples to lists so comparisons with read files hold
@@ -97,6 +103,8 @@ class SetManifest:
                 name: ArrayRecord(rec["file"], rec["sha256"], tuple(rec["shape"]), rec["dtype"])
                 for name, rec in data["arrays"].items()
             },
+            resources=data.get("resources", {}),
+            inputs=data.get("inputs", {}),
             format_version=int(data.get("format_version", FORMAT_VERSION)),
         )
 
@@ -193,6 +201,7 @@ class SetStore:
         manifest = self.manifest(name)
         if manifest is None:
             raise BenchError(f"set {name!r} not found in {self.root}; create it with libkd-bench generate-sets")
+        self._check_inputs(name, manifest)
         directory = self.path(name)
         arrays = {}
         for array_name, record in manifest.arrays.items():
@@ -212,6 +221,17 @@ class SetStore:
                 raise BenchError(f"set {name}: {record.file} has shape {array.shape}, manifest says {record.shape}")
             arrays[array_name] = array
         return StoredSet(directory, manifest, arrays)
+
+    def _check_inputs(self, name: str, manifest: SetManifest) -> None:
+        """Refuse a set whose input sets in this store are no longer the ones it was made from."""
+        for required, identity in manifest.inputs.items():
+            current = self.manifest(required)
+            hashes = {array: record.sha256 for array, record in current.arrays.items()} if current else None
+            if hashes is not None and hashes != identity.get("arrays"):
+                raise BenchError(
+                    f"set {name} was made from another version of set {required} than the one in {self.root}; "
+                    f"rebuild it with libkd-bench generate-sets --sets {name}"
+                )
 
     @contextlib.contextmanager
     def draft(self, name: str) -> Iterator[SetDraft]:

@@ -34,7 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=min(2, os.cpu_count() or 1),
         help="worker processes (output is identical for any count)",
     )
-    parser.add_argument("--backend", default="", help="backend per set, e.g. shape=fcn,texture=gatys")
+    parser.add_argument(
+        "--backend",
+        default="",
+        help="backend per set, e.g. shape=fcn,texture=gatys (sets marked (=X) in list-sets share X's backend)",
+    )
     parser.add_argument(
         "--param",
         action="append",
@@ -77,7 +81,7 @@ def parse_parameters(items: list[str]) -> dict[str, dict[str, object]]:
 
 def run(args: argparse.Namespace) -> int:
     from bench.atomic_io import ensure_writable_dir
-    from datasets_gen.build import build_sets, plan_set
+    from datasets_gen.build import build_sets, plan_sets
     from datasets_gen.registry import parse_set_names
     from datasets_gen.sources import load_source
     from datasets_gen.store import SetStore
@@ -85,9 +89,7 @@ def run(args: argparse.Namespace) -> int:
     names = parse_set_names(args.sets)
     backends = parse_assignments(args.backend, "--backend")
     parameters = parse_parameters(args.param)
-    for name in {*backends, *parameters} - set(names):
-        raise BenchError(f"--backend/--param name set {name!r}, which is not among the sets being generated")
-    plans = [plan_set(name, args.seed, parameters.get(name), backends.get(name)) for name in names]
+    plans = plan_sets(names, args.seed, parameters, backends)
     out = ensure_writable_dir(args.out or default_sets_dir())
     split = load_source(args.source, args.data_root, args.limit)
     reports = build_sets(

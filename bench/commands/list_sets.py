@@ -24,10 +24,14 @@ def run(args: argparse.Namespace) -> int:
             else "-"
         )
         parameters = ", ".join(f"{k}={v}" for k, v in entry.defaults.items()) or "-"
-        backends = ",".join(entry.backends) or "-"
+        backends = ",".join(entry.backends) + (f" (={entry.backend_of})" if entry.backend_of else "") or "-"
         rows.append((name, entry.cue.value, severities, parameters, backends, entry.description))
     header = ("set", "cue", "severities", "parameters", "backends", "construction")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
         print("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    entries = [get_generator(name) for name in list_generators()]
+    for root in sorted({entry.backend_of for entry in entries if entry.backend_of}):
+        group = ", ".join([root, *(entry.name for entry in entries if entry.backend_of == root)])
+        print(f"(={root}): uses the backend of set {root}; choosing one for any of {group} chooses it for all")
     return 0

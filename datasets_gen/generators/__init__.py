@@ -1,3 +1,12 @@
 """Built-in generators; importing this package registers them."""
 
-from datasets_gen.generators import clean, patch_noise, scramble, superpixel  # noqa: F401
+from datasets_gen.generators import (  # noqa: F401
+    clean,
+    cue_conflict,
+    patch_noise,
+    scramble,
+    segmentation,
+    shape,
+    superpixel,
+    texture,
+)

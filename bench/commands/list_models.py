@@ -1,0 +1,54 @@
+"""List the registered architectures (name, family, parameters, default preprocessing, source) and the zoo.
+
+``PATTERN`` is a shell-style pattern (``'resnet*_a'``); ``'timm:PATTERN'`` lists matching timm models instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "list-models"
+HELP = "list the registered architectures and zoo checkpoints"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pattern", nargs="?", default="*", metavar="PATTERN", help="shell-style name pattern")
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.errors import BenchError
+    from models.detect import DEFAULT_NUM_CLASSES, signature
+    from models.registry import get_architecture, list_architectures
+    from models.zoo import ZOO
+
+    if args.pattern.startswith("timm:"):
+        import timm
+
+        names = timm.list_models(args.pattern[len("timm:") :] or "*")
+        if not names:
+            raise BenchError(f"no timm model matches {args.pattern!r}")
+        print("\n".join(f"timm:{name}" for name in names))
+        return 0
+    names = list_architectures(args.pattern)
+    if not names:
+        raise BenchError(f"no architecture matches {args.pattern!r}; 'libkd-bench list-models' lists them all")
+    rows = []
+    for name in names:
+        entry = get_architecture(name)
+        millions = signature(entry, DEFAULT_NUM_CLASSES).num_parameters / 1e6
+        defaults = entry.defaults
+        preset = defaults.preset.value if defaults.preset else "explicit"
+        rows.append((name, entry.family, f"{millions:.2f}M", preset, str(defaults.input_size), entry.description))
+    _print_table(("architecture", "family", "params", "preset", "input", "description"), rows)
+    print("timm:NAME   any timm model, resized to its input size ('libkd-bench list-models timm:PATTERN' lists them)")
+    if args.pattern == "*":
+        print()
+        zoo_rows = [(f"zoo:{e.name}", e.spec.arch or "-", e.description) for e in ZOO.values()]
+        _print_table(("zoo checkpoint", "architecture", "description"), zoo_rows)
+    return 0

@@ -1,0 +1,74 @@
+"""Recompute every metric of scored runs from their logits caches, without a forward pass, and rewrite the records.
+
+Useful after a change to the metrics or the bootstrap settings. Teacher and baseline runs named in a record
+are read from the same results directory. A run whose cache is missing fails with the path it expected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.bootstrap import BootstrapConfig
+    from bench.reference_runs import KdContext, ReferenceRun
+    from bench.run_record import RunRecord
+
+NAME = "rescore"
+HELP = "recompute metrics of scored runs from their logits caches"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN", help="run id <model>@<source id>, model name, or record path")
+    parser.add_argument("--results", type=Path, default=Path("results"), help="results directory (default ./results)")
+    parser.add_argument("--bootstrap-resamples", type=int, help="bootstrap resamples (default: as recorded)")
+    parser.add_argument("--bootstrap-seed", type=int, help="bootstrap seed (default: as recorded)")
+    parser.add_argument("--json", action="store_true", help="print the rewritten records as JSON instead of tables")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.reference_runs import find_run
+    from bench.rescoring import rescore_record
+    from bench.run_outcomes import load_run_outcomes
+    from bench.run_record import write_record
+    from bench.summary_table import format_run_summary
+
+    runs = [find_run(text, args.results) for text in args.runs]
+    records = []
+    for target in runs:
+        record, results = target.record, target.results
+        outcomes = load_run_outcomes(record, results)
+        rescored = rescore_record(record, outcomes, kd_context(record, results), bootstrap_config(record, args))
+        write_record(results, rescored)
+        records.append(rescored)
+        if not args.json:
+            print(format_run_summary(rescored))
+    if args.json:
+        print(json.dumps([record.to_json() for record in records], indent=2, sort_keys=True, allow_nan=False))
+    return 0
+
+
+def kd_context(record: RunRecord, results: Path) -> KdContext:
+    """The record's teacher and baseline runs, looked up by run id in the same results directory."""
+    from bench.reference_runs import KdContext, resolve_run
+    from bench.run_comparison import Role
+
+    def reference(role: Role) -> ReferenceRun | None:
+        name = record.kd.get(role.value)
+        return resolve_run(str(name), results, record.source_id, role) if name else None
+
+    return KdContext(reference(Role.TEACHER), reference(Role.BASELINE), record.kd.get("method"))
+
+
+def bootstrap_config(record: RunRecord, args: argparse.Namespace) -> BootstrapConfig:
+    """The flags' bootstrap settings, else those the record was scored with."""
+    from bench.bootstrap import BootstrapConfig
+
+    resamples = args.bootstrap_resamples
+    seed = args.bootstrap_seed
+    return BootstrapConfig(
+        resamples=int(record.scoring.get("bootstrap_resamples", 1000)) if resamples is None else resamples,
+        seed=int(record.scoring.get("bootstrap_seed", 0)) if seed is None else seed,
+    )

@@ -1,0 +1,111 @@
+"""Score checkpoints on the clean split, every derived set and severity, and adversarial attacks.
+
+Each checkpoint gets one run record, RESULTS/runs/<model>@<source id>.json, with accuracies, bias ratios,
+shape bias and (given --teacher/--baseline) error consistency, McNemar tests, ratio differences and bias
+transfer, all with 95% paired-bootstrap intervals, plus efficiency figures. Per-image logits are cached under
+RESULTS/cache/ and reused for the same checkpoint and set; `libkd-bench rescore` recomputes metrics from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from bench.errors import BenchError
+
+NAME = "score"
+HELP = "score checkpoints on the clean split and every derived set"
+RESULTS_DEFAULT = Path("results")
+ZOO_PREFIX = "zoo:"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from models.cli_args import add_model_arguments
+
+    parser.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoint file or zoo:NAME")
+    add_model_arguments(parser)
+    parser.add_argument(
+        "--name", action="append", default=[], help="model name in the record, once per checkpoint (default: file stem)"
+    )
+    parser.add_argument("--sets-dir", type=Path, help="set store (default: $LIBKD_BENCH_SETS or ./sets)")
+    parser.add_argument("--sets", help="comma-separated sets to score besides clean (default: every set in the store)")
+    parser.add_argument("--results", type=Path, default=RESULTS_DEFAULT, help="results directory (default ./results)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
+    parser.add_argument("--batch-size", type=int, help="images per forward pass (default 128 on CPU, 1024 on CUDA)")
+    parser.add_argument("--no-amp", action="store_true", help="run CUDA forward passes in float32")
+    parser.add_argument("--teacher", help="teacher run: run id, model name in RESULTS, or record path")
+    parser.add_argument("--baseline", help="baseline run (same architecture as the student, trained without KD)")
+    parser.add_argument("--kd-method", help="free text describing the distillation method, kept in the record")
+    parser.add_argument("--adv", default="fgsm,pgd", help="attacks: fgsm,pgd,autoattack or none (default fgsm,pgd)")
+    parser.add_argument("--adv-eps", default="1,2,4,8", help="L-inf eps levels in 1/255 units (default 1,2,4,8)")
+    parser.add_argument("--adv-n", type=int, default=500, help="size of the attacked clean subset (default 500)")
+    parser.add_argument("--adv-seed", type=int, default=0, help="seed of the subset and the attacks (default 0)")
+    parser.add_argument("--bootstrap-resamples", type=int, default=1000, help="bootstrap resamples (>= 1000)")
+    parser.add_argument("--bootstrap-seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--recompute", action="store_true", help="run forward passes even when logits are cached")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--json", action="store_true", help="print the run records as JSON instead of the table")
+
+
+def model_names(checkpoints: list[str], names: list[str]) -> list[str]:
+    """One record name per checkpoint: ``--name`` values in order, else ``zoo:NAME`` -> NAME, else the file stem."""
+    if names and len(names) != len(checkpoints):
+        raise BenchError(f"{len(names)} --name values for {len(checkpoints)} checkpoints; give one per checkpoint")
+    chosen = names or [c[len(ZOO_PREFIX) :] if c.startswith(ZOO_PREFIX) else Path(c).stem for c in checkpoints]
+    seen = set()
+    for name in chosen:
+        if not name.strip():
+            raise BenchError("--name must not be empty")
+        if name in seen:
+            raise BenchError(f"two checkpoints would both be recorded as {name!r}; give each a distinct --name")
+        seen.add(name)
+    return chosen
+
+
+def run(args: argparse.Namespace) -> int:
+    from bench.adversarial_settings import AdversarialConfig, parse_attacks, parse_eps
+    from bench.atomic_io import ensure_writable_dir
+    from bench.bootstrap import BootstrapConfig
+    from bench.commands.generate_sets import default_sets_dir
+    from bench.reference_runs import KdContext, resolve_run
+    from bench.run_comparison import Role
+    from bench.run_record import write_record
+    from bench.score_run import ScoreOptions, score_model
+    from bench.scoring import EngineConfig, resolve_device
+    from bench.scoring_sets import load_scoring_sets, parse_set_list
+    from bench.summary_table import format_run_summary
+    from models.cli_args import load_model_from_args
+
+    names = model_names(args.checkpoints, args.name)
+    adversarial = AdversarialConfig(parse_attacks(args.adv), parse_eps(args.adv_eps), args.adv_n, args.adv_seed)
+    bootstrap = BootstrapConfig(args.bootstrap_resamples, args.bootstrap_seed)
+    device = resolve_device(args.device)
+    options = ScoreOptions(
+        engine=EngineConfig(str(device), args.batch_size, amp=not args.no_amp),
+        adversarial=adversarial,
+        bootstrap=bootstrap,
+        recompute=args.recompute,
+        progress=not args.no_progress,
+    )
+    sets = load_scoring_sets(args.sets_dir or default_sets_dir(), parse_set_list(args.sets))
+    results = ensure_writable_dir(args.results)
+    kd = KdContext(
+        teacher=resolve_run(args.teacher, results, sets.source_id, Role.TEACHER) if args.teacher else None,
+        baseline=resolve_run(args.baseline, results, sets.source_id, Role.BASELINE) if args.baseline else None,
+        method=args.kd_method,
+    )
+    kd.preload()
+    records = []
+    for checkpoint, name in zip(args.checkpoints, names, strict=True):
+        loaded = load_model_from_args(checkpoint, args, device=str(device))
+        record = score_model(loaded, name, sets, results, options, kd)
+        path = write_record(results, record)
+        records.append(record)
+        if not args.json:
+            print(format_run_summary(record), end="")
+            print(f"record: {os.path.relpath(path)}\n")
+    if args.json:
+        print(json.dumps([record.to_json() for record in records], indent=2, sort_keys=True, allow_nan=False))
+    return 0

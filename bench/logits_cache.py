@@ -1,0 +1,135 @@
+"""Per-image logits cached next to the run records, so metrics are recomputed without a forward pass.
+
+Layout under ``RESULTS/cache/<checkpoint sha256[:16]>-<spec digest[:8]>/`` (one directory per model: the same
+checkpoint bytes under different preprocessing give different logits):
+
+- ``<images sha256[:16]>.npy``: float32 (S, N, C) logits of one stored set, keyed by its images hash, so
+  any run of the model on the same set reuses them whatever the set or model is called;
+- ``<images sha256[:16]>.<array>.npy``: byte copies of the set's label arrays (``labels``, and
+  ``shape_label``/``texture_label`` for cue-conflict), whose file hashes equal the set manifest's; an entry
+  is self-contained, so ``rescore`` needs neither the model nor the set store;
+- ``adv-<attack>-<settings digest[:16]>.npz``: adversarial logits (n, C) of one attack at one eps, with the
+  subset's clean-split ``indices`` and ``labels``.
+
+Every file is written atomically; an entry missing any of its files is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.atomic_io import ensure_writable_dir, write_bytes_atomic
+from bench.errors import BenchError
+from bench.provenance import sha256_file
+
+CACHE_DIR = "cache"
+KEY_DIGITS = 16
+LABEL_ARRAYS = ("labels", "shape_label", "texture_label")
+
+
+def digest(value: Any) -> str:
+    """sha256 of a JSON-serialisable value (keys sorted), the identity of settings dictionaries."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class LogitsCache:
+    """The cache directory of one model (checkpoint and spec) under one results directory."""
+
+    def __init__(self, results: Path, relative: Path) -> None:
+        self.results = Path(results)
+        self.relative = Path(relative)
+
+    @classmethod
+    def for_model(cls, results: Path, checkpoint_sha256: str, spec: Mapping[str, Any]) -> LogitsCache:
+        name = f"{checkpoint_sha256[:KEY_DIGITS]}-{digest(dict(spec))[:8]}"
+        return cls(results, Path(CACHE_DIR) / name)
+
+    @property
+    def directory(self) -> Path:
+        return self.results / self.relative
+
+    def logits_path(self, images_sha256: str) -> Path:
+        return self.directory / f"{images_sha256[:KEY_DIGITS]}.npy"
+
+    def label_path(self, images_sha256: str, array: str) -> Path:
+        return self.directory / f"{images_sha256[:KEY_DIGITS]}.{array}.npy"
+
+    def load_set(self, images_sha256: str, levels: int, n: int) -> np.ndarray | None:
+        """Cached (S, N, C) float32 logits of a set, or None when absent or not of that shape."""
+        logits = _load_npy(self.logits_path(images_sha256))
+        if logits is None or logits.ndim != 3 or logits.shape[:2] != (levels, n) or logits.dtype != np.float32:
+            return None
+        return logits
+
+    def save_set(self, images_sha256: str, logits: np.ndarray, label_files: Mapping[str, Path]) -> None:
+        """Store a set's logits and byte copies of its label files (``{"labels": path, ...}``)."""
+        ensure_writable_dir(self.directory)
+        for array, source in label_files.items():
+            write_bytes_atomic(self.label_path(images_sha256, array), Path(source).read_bytes())
+        write_bytes_atomic(self.logits_path(images_sha256), _npy_bytes(np.asarray(logits, dtype=np.float32)))
+
+    def has_labels(self, images_sha256: str, label_hashes: Mapping[str, str]) -> bool:
+        """True when every label array is cached with the expected file hash."""
+        paths = {array: self.label_path(images_sha256, array) for array in label_hashes}
+        return all(p.is_file() and sha256_file(p) == label_hashes[a] for a, p in paths.items())
+
+    def load_labels(self, images_sha256: str, label_hashes: Mapping[str, str]) -> dict[str, np.ndarray]:
+        """The cached label arrays, each checked against its recorded file hash; BenchError when one is off."""
+        arrays = {}
+        for array, expected in label_hashes.items():
+            path = self.label_path(images_sha256, array)
+            if not path.is_file() or sha256_file(path) != expected:
+                raise BenchError(f"logits cache {path} is missing or does not match its run record; re-run score")
+            arrays[array] = np.load(path, allow_pickle=False)
+        return arrays
+
+    def adversarial_path(self, attack: str, key: str) -> Path:
+        return self.directory / f"adv-{attack}-{key[:KEY_DIGITS]}.npz"
+
+    def load_adversarial(
+        self, attack: str, key: str, indices: np.ndarray | None = None
+    ) -> dict[str, np.ndarray] | None:
+        """Cached ``{"logits", "indices", "labels"}`` of one attack setting, or None (also when indices differ)."""
+        path = self.adversarial_path(attack, key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                entry = {name: data[name] for name in ("logits", "indices", "labels")}
+        except (OSError, ValueError, KeyError):
+            return None
+        if indices is not None and not np.array_equal(entry["indices"], indices):
+            return None
+        return entry
+
+    def save_adversarial(
+        self, attack: str, key: str, logits: np.ndarray, indices: np.ndarray, labels: np.ndarray
+    ) -> str:
+        """Store one attack setting's logits; returns the file name (relative to the cache directory)."""
+        buffer = io.BytesIO()
+        np.savez(buffer, logits=np.asarray(logits, dtype=np.float32), indices=indices, labels=labels)
+        path = self.adversarial_path(attack, key)
+        write_bytes_atomic(path, buffer.getvalue())
+        return path.name
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _load_npy(path: Path) -> np.ndarray | None:
+    if not path.is_file():
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,101 @@
+"""Teacher and baseline runs a student is compared with: found by run id, model name or record path.
+
+A reference run must have been scored on the same clean split as the student (same source id); its
+per-image outcomes come from its own logits cache, so it never needs to be scored again.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError, unknown_name_message
+from bench.outcomes import SetOutcome
+from bench.run_comparison import Role
+from bench.run_outcomes import load_run_outcomes
+from bench.run_record import RECORD_SUFFIX, RUNS_DIR, RunRecord, find_record, read_record, read_records
+
+
+@dataclass(frozen=True)
+class ReferenceRun:
+    """A scored run and the results directory its logits cache lives under."""
+
+    record: RunRecord
+    results: Path
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @functools.cached_property
+    def outcomes(self) -> dict[str, SetOutcome]:
+        """The run's outcomes, read from its cache once and kept for every student of the call."""
+        return load_run_outcomes(self.record, self.results)
+
+
+@dataclass(frozen=True)
+class KdContext:
+    """Knowledge-distillation context of a student run: its teacher and baseline runs and the KD method."""
+
+    teacher: ReferenceRun | None = None
+    baseline: ReferenceRun | None = None
+    method: str | None = None
+
+    def preload(self) -> None:
+        """Read the teacher's and baseline's logits caches now, so a missing one fails before any forward pass."""
+        for reference in (self.teacher, self.baseline):
+            if reference is not None:
+                _ = reference.outcomes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "teacher": self.teacher.run_id if self.teacher else None,
+            "baseline": self.baseline.run_id if self.baseline else None,
+            "method": self.method,
+        }
+
+
+def find_run(text: str, results: Path, what: str = "run") -> ReferenceRun:
+    """The run named by ``text``: a record path, else a run id or unambiguous model name under ``results``.
+
+    Args:
+        text: ``<model>@<source id>``, a model name scored once under ``results``, or a record JSON path.
+        results: results directory to look names up in.
+        what: how messages call the run (``teacher run``).
+
+    Raises:
+        BenchError: not found, ambiguous or unreadable.
+    """
+    path = Path(text).expanduser()
+    if text.endswith(RECORD_SUFFIX) or path.is_file():
+        if not path.is_file():
+            raise BenchError(f"{what} record {path} does not exist; give an existing run record")
+        try:
+            record = read_record(path)
+        except ValueError as exc:
+            raise BenchError(f"{what} record {path} is {exc}; give a record written by score") from None
+        parent = path.resolve().parent
+        return ReferenceRun(record, parent.parent if parent.name == RUNS_DIR else parent)
+    records, _ = read_records(results)
+    record = find_record(records, text)
+    if record is None:
+        ambiguous = sum(r.model == text for r in records) > 1
+        hint = "it names several runs; give the run id <model>@<source id>" if ambiguous else "score it first"
+        known = [r.run_id for r in records]
+        message = unknown_name_message(what, text, known) if known else f"{what} {text!r} not found"
+        raise BenchError(f"{message} (looked up in {Path(results) / RUNS_DIR}; {hint})")
+    return ReferenceRun(record, Path(results))
+
+
+def resolve_run(text: str, results: Path, source_id: str, role: Role | str) -> ReferenceRun:
+    """A teacher or baseline run (see :func:`find_run`), which must be scored on source ``source_id``."""
+    role = Role(role)
+    run = find_run(text, results, f"{role.value} run")
+    if run.record.source_id != source_id:
+        raise BenchError(
+            f"{role.value} run {run.run_id} was scored on source {run.record.source_id}, not {source_id}; "
+            "score it on the same sets"
+        )
+    return run

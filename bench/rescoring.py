@@ -1,0 +1,53 @@
+"""Metric rows of a run from its outcomes, and records rebuilt from their logits caches (no torch needed).
+
+``score`` and ``rescore`` both call :func:`metric_rows`, so a record's metrics are a pure function of its
+cached logits, labels, teacher/baseline runs and bootstrap settings: rescoring an unchanged run rewrites the
+same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+from bench.bootstrap import BootstrapConfig
+from bench.outcomes import SetOutcome
+from bench.reference_runs import KdContext
+from bench.run_comparison import Role, comparison_metrics, transfer_metrics
+from bench.run_record import MetricRow, RunRecord
+from bench.run_summary import BootstrapPool, run_metrics
+
+
+def metric_rows(outcomes: Mapping[str, SetOutcome], kd: KdContext, bootstrap: BootstrapConfig) -> tuple[MetricRow, ...]:
+    """All rows of a run: its own metrics, then those against the teacher, the baseline, and bias transfer."""
+    pool = BootstrapPool(bootstrap)
+    rows = run_metrics(outcomes, pool)
+    teacher = kd.teacher.outcomes if kd.teacher else None
+    baseline = kd.baseline.outcomes if kd.baseline else None
+    if teacher is not None:
+        rows += comparison_metrics(outcomes, teacher, Role.TEACHER, pool)
+    if baseline is not None:
+        rows += comparison_metrics(outcomes, baseline, Role.BASELINE, pool)
+    if teacher is not None and baseline is not None:
+        rows += transfer_metrics(outcomes, teacher, baseline, pool)
+    return tuple(rows)
+
+
+def rescore_record(
+    record: RunRecord, outcomes: Mapping[str, SetOutcome], kd: KdContext, bootstrap: BootstrapConfig
+) -> RunRecord:
+    """``record`` with every metric recomputed from ``outcomes`` (read from its cache); the rest is kept."""
+    scoring = {
+        **record.scoring,
+        "bootstrap_resamples": bootstrap.resamples,
+        "bootstrap_seed": bootstrap.seed,
+        "confidence": bootstrap.confidence,
+        "rescored": utc_now(),
+    }
+    return dataclasses.replace(record, metrics=metric_rows(outcomes, kd, bootstrap), kd=kd.to_json(), scoring=scoring)
+
+
+def utc_now() -> str:
+    """ISO-8601 UTC time to the second, as records store it."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

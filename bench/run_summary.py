@@ -1,0 +1,146 @@
+"""One run's metric rows from its set outcomes: accuracy, bias ratio and shape bias, with paired-bootstrap intervals.
+
+Rows follow the run-record conventions: a set with levels gets one row per level (``severity`` = 1-based
+level) and one for the whole set (``severity`` None: the mean accuracy over levels, and that mean over clean
+accuracy); a set without levels gets only the whole-set rows. Adversarial pseudo-sets are ratioed against
+clean accuracy on their own image subset. Undefined values are left out, never written as NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.bootstrap import BootstrapConfig, PairedBootstrap
+from bench.metrics import class_indicators, class_mean_from_counts, ratio_from_accuracies, shape_decisions
+from bench.outcomes import CLEAN, SetOutcome
+from bench.run_record import MetricRow
+
+WHOLE_SET = 0  # level number used internally for "the set as a whole" (severity None in rows)
+
+
+class BootstrapPool:
+    """One :class:`PairedBootstrap` per image count, shared by every set and run summarised together."""
+
+    def __init__(self, config: BootstrapConfig) -> None:
+        self.config = config
+        self._by_n: dict[int, PairedBootstrap] = {}
+
+    def get(self, n: int) -> PairedBootstrap:
+        if n not in self._by_n:
+            self._by_n[n] = PairedBootstrap(n, self.config)
+        return self._by_n[n]
+
+
+@dataclass(frozen=True)
+class AccuracySummary:
+    """Point and resampled accuracies of one outcome and of clean on the same images.
+
+    Attributes:
+        level_points: (S,) accuracy per level.
+        level_samples: (B, S) resampled accuracy per level.
+        clean_point: clean accuracy on the same images.
+        clean_samples: (B,) resampled clean accuracy, on the same resamples.
+    """
+
+    level_points: np.ndarray
+    level_samples: np.ndarray
+    clean_point: float
+    clean_samples: np.ndarray
+
+    def accuracy(self, level: int) -> tuple[float, np.ndarray]:
+        """(point, samples) of one level, or of the mean over levels for ``WHOLE_SET``."""
+        if level == WHOLE_SET:
+            return float(self.level_points.mean()), self.level_samples.mean(axis=1)
+        return float(self.level_points[level - 1]), self.level_samples[:, level - 1]
+
+    def ratio(self, level: int) -> tuple[float, np.ndarray]:
+        """(point, samples) of accuracy(level) / accuracy(clean); NaN where clean accuracy is 0."""
+        point, samples = self.accuracy(level)
+        return (
+            float(ratio_from_accuracies(point, self.clean_point)),
+            ratio_from_accuracies(samples, self.clean_samples),
+        )
+
+
+def accuracy_summary(outcome: SetOutcome, clean: SetOutcome, pool: BootstrapPool) -> AccuracySummary:
+    boot = pool.get(outcome.n)
+    correct = outcome.correct.astype(np.float64)  # (S, N)
+    clean_correct = clean_correct_on(outcome, clean).astype(np.float64)
+    return AccuracySummary(
+        level_points=correct.mean(axis=1),
+        level_samples=boot.means(correct.T),
+        clean_point=float(clean_correct.mean()),
+        clean_samples=boot.means(clean_correct),
+    )
+
+
+def clean_correct_on(outcome: SetOutcome, clean: SetOutcome) -> np.ndarray:
+    """Clean per-image correctness on the images ``outcome`` was measured on (its subset, if any)."""
+    correct = clean.correct[0]
+    if outcome.indices is not None:
+        return correct[outcome.indices]
+    if outcome.n != clean.n:
+        raise ValueError(f"{outcome.name} has {outcome.n} images but clean {clean.n}")
+    return correct
+
+
+def levels_of(outcome: SetOutcome) -> list[int]:
+    """Levels that get rows: every 1-based level then the whole set, or only the whole set."""
+    return [*range(1, len(outcome.levels) + 1), WHOLE_SET] if outcome.levels else [WHOLE_SET]
+
+
+def metric_row(
+    outcome: SetOutcome, level: int, metric: str, point: float, samples: np.ndarray, boot: PairedBootstrap, n: int
+) -> MetricRow | None:
+    """A row with its percentile interval, or None when the estimate itself is undefined."""
+    if not np.isfinite(point):
+        return None
+    low, high = boot.interval(samples)
+    return MetricRow(
+        set=outcome.name,
+        severity=level or None,
+        severity_label=outcome.level_label(level),
+        metric=metric,
+        value=float(point),
+        ci_low=low,
+        ci_high=high,
+        n=int(n),
+    )
+
+
+def run_metrics(outcomes: Mapping[str, SetOutcome], pool: BootstrapPool) -> list[MetricRow]:
+    """Every single-run metric row, in the order of ``outcomes`` (which must hold ``clean``)."""
+    if CLEAN not in outcomes:
+        raise ValueError("run metrics need the clean outcome")
+    clean = outcomes[CLEAN]
+    rows: list[MetricRow | None] = []
+    for outcome in outcomes.values():
+        boot = pool.get(outcome.n)
+        summary = accuracy_summary(outcome, clean, pool)
+        for level in levels_of(outcome):
+            rows.append(metric_row(outcome, level, "accuracy", *summary.accuracy(level), boot, outcome.n))
+            if outcome.name != CLEAN:
+                rows.append(metric_row(outcome, level, "bias_ratio", *summary.ratio(level), boot, outcome.n))
+        if outcome.shape_labels is not None:
+            rows.extend(_shape_bias_rows(outcome, boot))
+    return [row for row in rows if row is not None]
+
+
+def _shape_bias_rows(outcome: SetOutcome, boot: PairedBootstrap) -> Iterator[MetricRow | None]:
+    """Pooled and class-mean shape bias per level (and pooled over levels for the whole set)."""
+    shape_hit, cue_hit = shape_decisions(outcome.predicted, outcome.shape_labels, outcome.texture_labels)
+    one_hot = class_indicators(outcome.shape_labels, outcome.num_classes)
+    for level in levels_of(outcome):
+        chosen = slice(None) if level == WHOLE_SET else slice(level - 1, level)
+        shape = shape_hit[chosen].sum(axis=0).astype(np.float64)  # (N,) shape decisions per image
+        cue = cue_hit[chosen].sum(axis=0).astype(np.float64)
+        decisions = int(cue.sum())
+        pooled_point = ratio_from_accuracies(shape.sum(), cue.sum())
+        pooled_samples = ratio_from_accuracies(boot.sums(shape), boot.sums(cue))
+        yield metric_row(outcome, level, "shape_bias", pooled_point, pooled_samples, boot, decisions)
+        class_point = class_mean_from_counts(shape @ one_hot, cue @ one_hot)
+        class_samples = class_mean_from_counts(boot.sums(shape[:, None] * one_hot), boot.sums(cue[:, None] * one_hot))
+        yield metric_row(outcome, level, "shape_bias_class_mean", class_point, class_samples, boot, decisions)

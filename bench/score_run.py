@@ -1,0 +1,176 @@
+"""Score one loaded model on a call's sets and build its run record; rebuild a record's metrics from its cache.
+
+The steps of ``score`` for one checkpoint: logits of every set and severity (from the cache, or a forward pass
+that is then cached), adversarial logits on the fixed subset, efficiency figures, metric rows (own metrics,
+then comparisons with teacher and baseline runs), the record. Nothing is written to ``runs/`` here: the
+command writes the record once everything succeeded, so an interrupted run leaves no record behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from bench.adversarial import attack_logits
+from bench.adversarial_settings import AdversarialConfig, adversarial_subset
+from bench.bootstrap import BootstrapConfig
+from bench.efficiency import efficiency_figures
+from bench.logits_cache import LABEL_ARRAYS, LogitsCache
+from bench.outcomes import SetOutcome
+from bench.provenance import library_versions
+from bench.reference_runs import KdContext
+from bench.rescoring import metric_rows, utc_now
+from bench.run_outcomes import (
+    adversarial_entry,
+    adversarial_key,
+    adversarial_outcome,
+    label_files,
+    stored_outcome,
+    stored_set_entry,
+)
+from bench.run_record import RunRecord
+from bench.scoring import EngineConfig, ForwardEngine
+from bench.scoring_sets import ScoringSets
+from datasets_gen.store import StoredSet
+
+if TYPE_CHECKING:
+    from models import LoadedModel
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """Everything about how a call scores, shared by all its checkpoints.
+
+    Attributes:
+        engine: device, batch size, precision.
+        adversarial: attacks, eps levels, subset size and seed (no attacks: ``attacks=()``).
+        bootstrap: resamples, seed and confidence of every interval.
+        recompute: run forward passes even when logits are cached.
+        progress: show progress bars (they hide themselves when stderr is not a terminal).
+    """
+
+    engine: EngineConfig
+    adversarial: AdversarialConfig
+    bootstrap: BootstrapConfig
+    recompute: bool = False
+    progress: bool = True
+
+
+def score_model(
+    loaded: LoadedModel, model_name: str, sets: ScoringSets, results: Path, options: ScoreOptions, kd: KdContext
+) -> RunRecord:
+    """Score ``loaded`` on every set; returns the record (not yet written).
+
+    Args:
+        loaded: the model (tests pass any object with the same ``module``, ``spec`` and ``checkpoint``).
+        model_name: the record's model name.
+        sets: the call's verified sets.
+        results: results directory; the logits cache goes under ``results/cache``.
+        options: how to score.
+        kd: teacher and baseline runs to compare with, and the KD method.
+    """
+    spec = loaded.spec.to_json()
+    cache = LogitsCache.for_model(results, loaded.checkpoint.sha256, spec)
+    engine = ForwardEngine(loaded.module, options.engine)
+    outcomes, set_entries, computed = _stored_outcomes(engine, cache, sets, options, model_name)
+    adv_outcomes, adv_entries = _adversarial_outcomes(engine, cache, sets, options, int(loaded.spec.num_classes))
+    outcomes.update(adv_outcomes)
+    input_size = (3, *sets.clean.images.shape[2:4])
+    efficiency = efficiency_figures(engine, input_size, torch.Generator().manual_seed(0))
+    scoring = {
+        "device": str(engine.device),
+        "batch_size": options.engine.batch,
+        "amp": _amp_label(engine),
+        "cpu_threads": engine.cpu_thread_count,
+        "bootstrap_resamples": options.bootstrap.resamples,
+        "bootstrap_seed": options.bootstrap.seed,
+        "confidence": options.bootstrap.confidence,
+        "adv": options.adversarial.to_json(),
+        "forward_passes": sorted(computed),
+        "cached": sorted(set(set_entries) - set(computed)),
+    }
+    return RunRecord(
+        model=model_name,
+        source=sets.source,
+        checkpoint=loaded.checkpoint.to_json(),
+        spec=spec,
+        metrics=metric_rows(outcomes, kd, options.bootstrap),
+        sets={**set_entries, **adv_entries},
+        kd=kd.to_json(),
+        efficiency=efficiency,
+        scoring=scoring,
+        versions=library_versions(),
+        created=utc_now(),
+        logits=cache.relative.as_posix(),
+    )
+
+
+def _stored_outcomes(
+    engine: ForwardEngine, cache: LogitsCache, sets: ScoringSets, options: ScoreOptions, model_name: str
+) -> tuple[dict[str, SetOutcome], dict[str, dict[str, Any]], list[str]]:
+    outcomes, entries, computed = {}, {}, []
+    with tqdm(total=sets.total_images, desc=model_name, unit="img", disable=None if options.progress else True) as bar:
+        for name, stored in sets.sets.items():
+            entry = entries[name] = stored_set_entry(stored)
+            levels, n = stored.images.shape[:2]
+            logits = None if options.recompute else cache.load_set(entry["sha256"], levels, n)
+            if logits is None or not cache.has_labels(entry["sha256"], entry["label_arrays"]):
+                logits = engine.set_logits(stored.images, bar.update) if logits is None else logits
+                cache.save_set(entry["sha256"], logits, label_files(stored))
+                computed.append(name)
+            else:
+                bar.update(levels * n)
+            outcomes[name] = stored_outcome(name, entry, logits, _label_arrays(stored))
+    return outcomes, entries, computed
+
+
+def _adversarial_outcomes(
+    engine: ForwardEngine, cache: LogitsCache, sets: ScoringSets, options: ScoreOptions, num_classes: int
+) -> tuple[dict[str, SetOutcome], dict[str, dict[str, Any]]]:
+    config = options.adversarial
+    if not config.attacks:
+        return {}, {}
+    clean = sets.clean
+    indices = adversarial_subset(clean.labels, config.n, config.seed)
+    images, labels = np.asarray(clean.images[0][indices]), np.asarray(clean.labels[indices])
+    outcomes, entries = {}, {}
+    for attack in config.attacks:
+        entry = adversarial_entry(
+            config.settings(attack), config.eps, clean.sha256("images"), indices, options.engine.batch
+        )
+        levels, files = [], []
+        with tqdm(
+            total=len(indices) * len(config.eps),
+            desc=attack.set_name,
+            unit="img",
+            disable=None if options.progress else True,
+        ) as bar:
+            for eps in config.eps:
+                key = adversarial_key(entry, eps)
+                level = None if options.recompute else cache.load_adversarial(attack.value, key, indices)
+                if level is None:
+                    logits = attack_logits(engine, images, labels, attack, eps, config, num_classes, bar.update)
+                    cache.save_adversarial(attack.value, key, logits, indices, labels)
+                    level = {"logits": logits, "indices": indices, "labels": labels}
+                else:
+                    bar.update(len(indices))
+                levels.append(level)
+                files.append(cache.adversarial_path(attack.value, key).name)
+        entries[attack.set_name] = {**entry, "cache": files}
+        outcomes[attack.set_name] = adversarial_outcome(attack.set_name, entry, levels)
+    return outcomes, entries
+
+
+def _label_arrays(stored: StoredSet) -> dict[str, np.ndarray]:
+    return {name: np.asarray(stored.arrays[name]) for name in LABEL_ARRAYS if name in stored.arrays}
+
+
+def _amp_label(engine: ForwardEngine) -> str | None:
+    if engine.device.type != "cuda" or not engine.config.amp:
+        return None
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"

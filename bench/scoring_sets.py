@@ -1,0 +1,79 @@
+"""The sets one ``score`` call runs on: the clean split and derived sets from one store, loaded and checked once.
+
+Loading verifies every array against its manifest hash, since the logits cache is keyed by those hashes.
+Every set must come from the clean split's source: a set generated from other images would be ratioed
+against the wrong clean accuracy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError, unknown_name_message
+from bench.outcomes import CLEAN
+from datasets_gen.store import SetStore, StoredSet
+
+
+@dataclass(frozen=True)
+class ScoringSets:
+    """Verified sets, ``clean`` first, shared by every checkpoint of a call."""
+
+    root: Path
+    sets: Mapping[str, StoredSet]
+
+    @property
+    def clean(self) -> StoredSet:
+        return self.sets[CLEAN]
+
+    @property
+    def source(self) -> dict[str, Any]:
+        """The clean split's source description (``id``, kind, location, sha256, n, limit)."""
+        return dict(self.clean.manifest.source)
+
+    @property
+    def source_id(self) -> str:
+        return str(self.clean.manifest.source["id"])
+
+    @property
+    def total_images(self) -> int:
+        """Images over every set and severity level: the work of one model's forward passes."""
+        return sum(int(s.images.shape[0] * s.images.shape[1]) for s in self.sets.values())
+
+
+def parse_set_list(text: str | None) -> list[str] | None:
+    """``--sets a,b`` -> names in order without duplicates; None or empty -> None (every set in the store)."""
+    names = [n.strip() for n in (text or "").split(",") if n.strip()]
+    return list(dict.fromkeys(names)) or None
+
+
+def load_scoring_sets(root: Path, names: Sequence[str] | None = None) -> ScoringSets:
+    """Load ``clean`` and the named sets (default: all) from the store at ``root``; one-line errors otherwise."""
+    root = Path(root)
+    if not root.is_dir():
+        raise BenchError(f"sets directory {root} does not exist; create it with libkd-bench generate-sets --out {root}")
+    store = SetStore(root)
+    available = store.names()
+    if CLEAN not in available:
+        raise BenchError(f"sets directory {root} holds no clean set; run libkd-bench generate-sets --out {root}")
+    for name in names or ():
+        if name not in available:
+            raise BenchError(f"{unknown_name_message('set', name, available)} (sets in {root})")
+    chosen = [CLEAN, *(n for n in (names or available) if n != CLEAN)]
+    sets = {name: store.load(name, verify=True) for name in chosen}
+    clean_source = sets[CLEAN].manifest.source.get("id")
+    for name, stored in sets.items():
+        source = stored.manifest.source.get("id")
+        if source != clean_source:
+            raise BenchError(
+                f"set {name} in {root} was generated from source {source} but clean from {clean_source}; "
+                f"regenerate it with libkd-bench generate-sets --sets {name} --out {root} --force"
+            )
+        if stored.labels.shape[0] != sets[CLEAN].labels.shape[0]:
+            raise BenchError(
+                f"set {name} in {root} has {stored.labels.shape[0]} images, clean has "
+                f"{sets[CLEAN].labels.shape[0]}; regenerate it with generate-sets --force"
+            )
+    return ScoringSets(root, sets)

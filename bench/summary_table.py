@@ -1,0 +1,67 @@
+"""The short table ``score`` and ``rescore`` print: one line per set, whole-set figures with their intervals.
+
+Accuracies are shown as percentages here and only here; records keep fractions. Per-level rows stay in the
+record (``--json`` or the leaderboard show them).
+"""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from bench.run_record import MetricRow, RunRecord
+
+_MAIN = ("accuracy", "bias_ratio")
+_SHORT_NAMES = {
+    "shape_bias": "shape bias",
+    "shape_bias_class_mean": "class-mean shape bias",
+    "error_consistency": "kappa vs teacher",
+    "mcnemar_p": "McNemar p",
+    "bias_ratio_diff_teacher": "ratio - teacher",
+    "bias_ratio_diff_baseline": "ratio - baseline",
+    "bias_transfer": "transfer",
+}
+
+
+def format_value(row: MetricRow | None, percent: bool = False) -> str:
+    """``81.2 [78.9, 83.5]`` (percent) or ``0.558 [0.52, 0.60]``; ``-`` for a missing row."""
+    if row is None:
+        return "-"
+    scale, digits = (100.0, 1) if percent else (1.0, 3)
+    text = f"{row.value * scale:.{digits}f}"
+    if row.ci_low is not None and row.ci_high is not None:
+        text += f" [{row.ci_low * scale:.{digits}f}, {row.ci_high * scale:.{digits}f}]"
+    return text
+
+
+def format_run_summary(record: RunRecord) -> str:
+    """A heading naming the run and a table of its whole-set metrics."""
+    whole = [row for row in record.metrics if row.severity is None]
+    set_names = list(dict.fromkeys(row.set for row in whole))
+    lines = []
+    for name in set_names:
+        rows = {row.metric: row for row in whole if row.set == name}
+        levels = sum(1 for row in record.metrics if row.set == name and row.metric == "accuracy" and row.severity)
+        others = "; ".join(
+            f"{_SHORT_NAMES.get(metric, metric)} {row.value:.2g}"
+            if metric == "mcnemar_p"
+            else f"{_SHORT_NAMES.get(metric, metric)} {format_value(row)}"
+            for metric, row in rows.items()
+            if metric not in _MAIN
+        )
+        accuracy = rows.get("accuracy")
+        lines.append(
+            (
+                name,
+                levels or "-",
+                accuracy.n if accuracy else "-",
+                format_value(accuracy, percent=True),
+                format_value(rows.get("bias_ratio")),
+                others,
+            )
+        )
+    table = tabulate(lines, headers=("set", "levels", "n", "accuracy % [95% CI]", "bias ratio [95% CI]", "other"))
+    efficiency = record.efficiency
+    facts = f"params {efficiency.get('params', '-')}, MACs/image {efficiency.get('macs', '-')}, " + (
+        f"{efficiency.get('images_per_s', '-')} images/s on {efficiency.get('device', '-')}"
+    )
+    return f"{record.run_id}  ({facts})\n{table}\n"

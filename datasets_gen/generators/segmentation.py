@@ -1,0 +1,40 @@
+"""``segmentation``: the foreground masks that ``shape``, ``texture`` and ``cue-conflict`` share.
+
+The masks are made once per split and stored (``masks.npy``, bool (N, 32, 32), with ``mask_source.npy``, the
+:class:`~datasets_gen.segmentation.MaskSource` of each image: backend, colour-distance fallback or ellipse
+fallback). Every set that uses them requires this set and records its backend, weights and mask hashes in
+its own manifest. Backends: ``grabcut`` (default, weight-free) and ``fcn`` (FCN-ResNet101, as in the reference
+study). The ``shape`` sets share this set's backend (``--backend shape=fcn`` is ``--backend segmentation=fcn``),
+so a store never holds silhouettes and textures cut by different segmenters.
+
+Its images show the object on a neutral grey, for looking at the masks; scored, they tell how well a model
+recognises an object without its background.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from datasets_gen.registry import Batch, Cue, Derived, register_generator
+from datasets_gen.segmentation import SegmentationConfig, backend_identity, segment_images, segmenter_names
+
+NEUTRAL_GREY = 128
+
+
+@register_generator(
+    "segmentation",
+    cue=Cue.NONE,
+    description="the object on grey; its masks are shared by shape, texture and cue-conflict",
+    defaults=asdict(SegmentationConfig()),
+    extras={"masks": "bool", "mask_source": "uint8"},
+    backends=segmenter_names(),
+    resources=backend_identity,
+)
+def segmentation(batch: Batch, value: None, /, **params: Any) -> Derived:
+    backend = batch.backend or segmenter_names()[0]
+    result = segment_images(backend, batch.images, batch.rngs(), SegmentationConfig(**params))
+    images = np.where(result.masks[..., None], batch.images, np.uint8(NEUTRAL_GREY))
+    return Derived(images, batch.labels, {"masks": result.masks, "mask_source": result.sources})

@@ -1,0 +1,105 @@
+"""The segmentation interface: one configuration, one protocol, one registry of backends.
+
+A backend turns uint8 images (n, 32, 32, 3) into raw boolean foreground masks (n, 32, 32). Everything that
+is the same for every backend (keeping the largest component, filling holes, the fallback for a degenerate
+mask) happens once, in :func:`datasets_gen.segmentation.segment_images`, so backends stay small and two
+backends are compared on equal terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from bench.errors import BenchError, unknown_name_message
+
+
+@dataclass(frozen=True)
+class SegmentationConfig:
+    """Parameters of the ``segmentation`` set; each backend reads the ones it needs.
+
+    Attributes:
+        box_margin: pixels (at 32x32) between the image border and the centred box that GrabCut starts from;
+            the box also bounds the fallback masks. 0..7.
+        grabcut_upscale: GrabCut runs on the image enlarged by this integer factor (pixel replication), see
+            :mod:`datasets_gen.segmentation.grabcut`. 1..8.
+        grabcut_iterations: GrabCut's fixed number of iterations. 1..20.
+        fcn_size: side in pixels that images are resized to for FCN-ResNet101. 64..1024.
+        min_coverage: a mask covering less than this fraction of the image is degenerate ("empty"). 0..0.5.
+        max_box_coverage: a mask covering at least this fraction of the centred box is degenerate
+            ("everything": no background found). 0.5..1.
+    """
+
+    box_margin: int = 1
+    grabcut_upscale: int = 3
+    grabcut_iterations: int = 1
+    fcn_size: int = 256
+    min_coverage: float = 0.05
+    max_box_coverage: float = 0.97
+
+    def __post_init__(self) -> None:
+        checks = {
+            "box_margin": 0 <= self.box_margin <= 7,
+            "grabcut_upscale": 1 <= self.grabcut_upscale <= 8,
+            "grabcut_iterations": 1 <= self.grabcut_iterations <= 20,
+            "fcn_size": 64 <= self.fcn_size <= 1024,
+            "min_coverage": 0.0 <= self.min_coverage <= 0.5,
+            "max_box_coverage": 0.5 <= self.max_box_coverage <= 1.0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise BenchError(
+                    f"segmentation parameter {name}={getattr(self, name)!r} is out of range; see libkd-bench list-sets"
+                )
+
+
+class Segmenter(Protocol):
+    """A segmentation backend."""
+
+    def identity(self) -> dict[str, Any]:
+        """What the backend loads (weights file and sha256); ``{}`` when weight-free. Raises BenchError when a
+        needed file is missing."""
+        ...
+
+    def segment(
+        self, images: np.ndarray, rngs: Sequence[np.random.Generator], config: SegmentationConfig
+    ) -> np.ndarray:
+        """Raw foreground masks, bool (n, H, W), for uint8 images (n, H, W, 3); one generator per image."""
+        ...
+
+
+_SEGMENTERS: dict[str, Segmenter] = {}
+
+
+_DEFAULT: list[str] = []
+
+
+def register_segmenter(name: str, *, default: bool = False) -> Callable[[type], type]:
+    """Register a backend class (constructed once, without arguments) under ``name``."""
+
+    def decorate(cls: type) -> type:
+        if name in _SEGMENTERS:
+            raise ValueError(f"segmentation backend {name!r} is registered twice")
+        if default and _DEFAULT:
+            raise ValueError(f"segmentation backends {_DEFAULT[0]!r} and {name!r} are both marked as the default")
+        _SEGMENTERS[name] = cls()
+        if default:
+            _DEFAULT.append(name)
+        return cls
+
+    return decorate
+
+
+def segmenter_names() -> tuple[str, ...]:
+    """Backend names, the default first."""
+    return tuple(sorted(_SEGMENTERS, key=lambda name: name not in _DEFAULT))
+
+
+def get_segmenter(name: str) -> Segmenter:
+    try:
+        return _SEGMENTERS[name]
+    except KeyError:
+        raise BenchError(unknown_name_message("segmentation backend", name, _SEGMENTERS)) from None

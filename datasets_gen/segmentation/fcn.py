@@ -1,0 +1,89 @@
+"""``fcn``: torchvision FCN-ResNet101 semantic segmentation, the segmenter of the reference study.
+
+Images are resized (bilinear) from 32x32 to ``fcn_size`` pixels, normalised with the ImageNet statistics the
+weights were trained with, and segmented in batches (on the GPU when there is one, else on one CPU thread per
+worker process, see :mod:`datasets_gen.pretrained_weights`); a pixel is foreground when
+its most likely class is not ``__background__``. The mask is reduced back to 32x32 by majority over each
+pixel's block. The network knows the 20 PASCAL VOC classes: CIFAR-10's deer and frog are not among them, so
+their masks are often empty and get the degenerate-mask fallback (the mask source is stored per image).
+
+Weights: ``FCN_ResNet101_Weights.DEFAULT`` from the torch hub cache (see
+:mod:`datasets_gen.pretrained_weights`); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from datasets_gen.pretrained_weights import inference_device, require_weights_file, single_cpu_thread, weights_identity
+from datasets_gen.segmentation.base import SegmentationConfig, register_segmenter
+
+BACKGROUND_CLASS = 0
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+BATCH_CPU, BATCH_GPU = 8, 128
+
+
+def default_weights() -> Any:
+    from torchvision.models.segmentation import FCN_ResNet101_Weights
+
+    return FCN_ResNet101_Weights.DEFAULT
+
+
+def network_identity() -> dict[str, Any]:
+    return weights_identity(default_weights(), "fcn")
+
+
+@functools.lru_cache(maxsize=1)
+def load_network() -> Any:
+    """The pretrained network in eval mode on the inference device (once per process)."""
+    from torchvision.models.segmentation import fcn_resnet101
+
+    weights = default_weights()
+    require_weights_file(weights, "fcn")
+    return fcn_resnet101(weights=weights).eval().to(inference_device())
+
+
+def foreground_masks(network: Any, images: np.ndarray, size: int) -> np.ndarray:
+    """bool (n, H, W): pixels whose most likely class is not background, at the images' own size."""
+    import torch
+    import torch.nn.functional as F
+
+    device = next(network.parameters()).device
+    batch = BATCH_GPU if device.type == "cuda" else BATCH_CPU
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
+    n, height, width, _ = images.shape
+    masks = np.zeros((n, height, width), dtype=bool)
+    with (
+        torch.inference_mode(),
+        torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True),
+        single_cpu_thread(),
+    ):
+        for start in range(0, n, batch):
+            x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch])).to(device)
+            x = x.permute(0, 3, 1, 2).float().div(255.0)
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+            logits = network((x - mean) / std)["out"]
+            foreground = (logits.argmax(dim=1) != BACKGROUND_CLASS).float()[:, None]
+            votes = F.interpolate(foreground, size=(height, width), mode="area")[:, 0]
+            masks[start : start + batch] = (votes > 0.5).cpu().numpy()
+    return masks
+
+
+@register_segmenter("fcn")
+class FcnSegmenter:
+    """FCN-ResNet101 with pretrained weights from the torch hub cache (see the module docstring)."""
+
+    def identity(self) -> dict[str, Any]:
+        return network_identity()
+
+    def segment(
+        self, images: np.ndarray, rngs: Sequence[np.random.Generator], config: SegmentationConfig
+    ) -> np.ndarray:
+        del rngs  # inference is deterministic
+        return foreground_masks(load_network(), images, config.fcn_size)

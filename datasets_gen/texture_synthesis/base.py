@@ -1,0 +1,102 @@
+"""The texture-synthesis interface: one configuration, one protocol, one registry of backends.
+
+A backend turns uint8 images (n, 32, 32, 3) and their foreground masks (n, 32, 32) into uint8 textures
+(n, 32, 32, 3) synthesised from the foreground alone: the object's colours and local patterns, not its
+outline and not its background.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from bench.errors import BenchError, unknown_name_message
+
+
+@dataclass(frozen=True)
+class TextureConfig:
+    """Parameters of the ``texture`` set; each backend reads the ones it needs.
+
+    Attributes:
+        patch_size: quilting patch side in pixels. 3..16.
+        overlap: pixels shared by neighbouring quilting patches, cut along the minimum-error path. 1..patch_size/2.
+        tolerance: a quilting patch is drawn among the candidates whose overlap error is within (1 + tolerance)
+            of the best one; larger gives more variety, smaller smoother seams. 0..10.
+        gatys_size: side in pixels of the image VGG-19 sees (source enlarged, result reduced to 32). 32..512.
+        gatys_steps: fixed number of Adam steps of Gram-matrix matching. 1..10000.
+        gatys_lr: Adam's learning rate, in pixel intensity units of [0, 1]. (0, 1].
+    """
+
+    patch_size: int = 8
+    overlap: int = 3
+    tolerance: float = 0.5
+    gatys_size: int = 64
+    gatys_steps: int = 300
+    gatys_lr: float = 0.03
+
+    def __post_init__(self) -> None:
+        checks = {
+            "patch_size": 3 <= self.patch_size <= 16,
+            "overlap": 1 <= self.overlap <= self.patch_size // 2,
+            "tolerance": 0.0 <= self.tolerance <= 10.0,
+            "gatys_size": 32 <= self.gatys_size <= 512,
+            "gatys_steps": 1 <= self.gatys_steps <= 10000,
+            "gatys_lr": 0.0 < self.gatys_lr <= 1.0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise BenchError(
+                    f"texture parameter {name}={getattr(self, name)!r} is out of range; see libkd-bench list-sets"
+                )
+
+
+class Synthesizer(Protocol):
+    """A texture-synthesis backend."""
+
+    def identity(self) -> dict[str, Any]:
+        """What the backend loads (weights file and sha256); ``{}`` when weight-free. Raises BenchError when a
+        needed file is missing."""
+        ...
+
+    def synthesize(
+        self, images: np.ndarray, masks: np.ndarray, rngs: Sequence[np.random.Generator], config: TextureConfig
+    ) -> np.ndarray:
+        """uint8 textures (n, H, W, 3) from each image's foreground pixels; one generator per image."""
+        ...
+
+
+_SYNTHESIZERS: dict[str, Synthesizer] = {}
+
+
+_DEFAULT: list[str] = []
+
+
+def register_synthesizer(name: str, *, default: bool = False) -> Callable[[type], type]:
+    """Register a backend class (constructed once, without arguments) under ``name``."""
+
+    def decorate(cls: type) -> type:
+        if name in _SYNTHESIZERS:
+            raise ValueError(f"texture backend {name!r} is registered twice")
+        if default and _DEFAULT:
+            raise ValueError(f"texture backends {_DEFAULT[0]!r} and {name!r} are both marked as the default")
+        _SYNTHESIZERS[name] = cls()
+        if default:
+            _DEFAULT.append(name)
+        return cls
+
+    return decorate
+
+
+def synthesizer_names() -> tuple[str, ...]:
+    """Backend names, the default first."""
+    return tuple(sorted(_SYNTHESIZERS, key=lambda name: name not in _DEFAULT))
+
+
+def get_synthesizer(name: str) -> Synthesizer:
+    try:
+        return _SYNTHESIZERS[name]
+    except KeyError:
+        raise BenchError(unknown_name_message("texture backend", name, _SYNTHESIZERS)) from None

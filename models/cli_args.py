@@ -1,0 +1,98 @@
+"""Command-line flags that say how to load a model, shared by every command that loads one.
+
+``add_model_arguments`` adds them to a parser (importing nothing heavy, so ``--help`` stays instant);
+``load_model_from_args`` turns the parsed flags into a :func:`models.loading.load_model` call. Flags override
+a checkpoint's sidecar, which overrides the architecture's defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+from bench.errors import BenchError
+from models.spec import Interpolation, Preset, SpecOverrides
+
+if TYPE_CHECKING:
+    from models.loading import LoadedModel
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --arch, --arch-module, --arch-option, --num-classes, --preset, --mean, --std, --input-size,
+    --interpolation and --unsafe-pickle."""
+    group = parser.add_argument_group("model loading")
+    group.add_argument("--arch", help="architecture (libkd-bench list-models) or timm:NAME; default: detected")
+    group.add_argument(
+        "--arch-module",
+        action="append",
+        default=[],
+        metavar="FILE.py[:BUILDER]",
+        help="import a user architecture file (repeatable); BUILDER(num_classes=...) is registered under its name",
+    )
+    group.add_argument(
+        "--arch-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="builder option, e.g. num_heads=8 for vit_cifar (repeatable)",
+    )
+    group.add_argument("--num-classes", type=int, help="expected number of classes (default: from the checkpoint)")
+    group.add_argument("--preset", choices=[p.value for p in Preset], help="normalisation preset (mean/std)")
+    group.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), help="normalisation mean ([0, 1] scale)")
+    group.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), help="normalisation std ([0, 1] scale)")
+    group.add_argument("--input-size", type=int, help="side the network expects; inputs are resized to it")
+    group.add_argument("--interpolation", choices=[i.value for i in Interpolation], help="resize mode")
+    group.add_argument(
+        "--unsafe-pickle",
+        action="store_true",
+        help="allow checkpoints that need arbitrary code to unpickle (e.g. a whole pickled model); trusted files only",
+    )
+
+
+def _option_value(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return value if isinstance(value, (bool, int, float, str)) else text
+
+
+def parse_arch_options(items: list[str]) -> dict[str, Any]:
+    """``["num_heads=8", "distilled=true"]`` -> ``{"num_heads": 8, "distilled": True}`` (JSON scalars, else strings)."""
+    options = {}
+    for item in items:
+        key, separator, value = item.partition("=")
+        if not separator or not key.strip().isidentifier():
+            raise BenchError(f"--arch-option {item!r} must be KEY=VALUE, e.g. num_heads=8")
+        options[key.strip()] = _option_value(value.strip())
+    return options
+
+
+def overrides_from_args(args: argparse.Namespace) -> SpecOverrides:
+    """The spec fields the flags set (arch and num_classes included)."""
+    mean = tuple(args.mean) if args.mean is not None else None
+    std = tuple(args.std) if args.std is not None else None
+    return SpecOverrides(
+        arch=args.arch,
+        num_classes=args.num_classes,
+        preset=args.preset,
+        mean=mean,  # type: ignore[arg-type]
+        std=std,  # type: ignore[arg-type]
+        input_size=args.input_size,
+        interpolation=args.interpolation,
+        arch_kwargs=parse_arch_options(args.arch_option),
+    )
+
+
+def load_model_from_args(checkpoint: str, args: argparse.Namespace, device: str = "cpu") -> LoadedModel:
+    """Load ``checkpoint`` as the flags added by :func:`add_model_arguments` say."""
+    from models.loading import load_model
+
+    return load_model(
+        checkpoint,
+        unsafe_pickle=args.unsafe_pickle,
+        arch_modules=tuple(args.arch_module),
+        device=device,
+        overrides=overrides_from_args(args),
+    )

@@ -1,0 +1,166 @@
+"""The architecture registry: builders filled in by a decorator, looked up by name, unknown names fail loudly.
+
+A builder is ``fn(num_classes, **kwargs) -> torch.nn.Module`` returning a randomly initialised network whose
+``state_dict`` keys match the public repository it reproduces, so that repository's checkpoints load with
+``strict=True``. Names come from three places: the built-in families under ``models.architectures`` (imported
+on first use), user files (``--arch-module``) and the ``libkd_bench.architectures`` entry-point group (see
+``models.user_architectures``). ``timm:NAME`` names any timm model without registering it up front.
+
+This module imports no torch; the families do, when they are first needed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.errors import BenchError, unknown_name_message
+from models.spec import CIFAR_INPUT_SIZE, Interpolation, Preset, SpecOverrides
+
+Builder = Callable[..., Any]  # (num_classes: int, **kwargs) -> torch.nn.Module
+KwargsInference = Callable[[Mapping[str, tuple[int, ...]], Mapping[str, Any]], "dict[str, Any] | None"]
+PREFIX_SEPARATOR = ":"
+
+
+@dataclass(frozen=True, eq=False)
+class ArchitectureEntry:
+    """A registered architecture (hashed by identity, so signatures can be cached per entry).
+
+    Attributes:
+        name: registry name.
+        builder: ``builder(num_classes=..., **kwargs)`` -> network.
+        family: group shown by ``list-models`` (``cifar_resnet_a``, ``vit``, ...).
+        source: the public code whose state-dict layout the builder reproduces.
+        description: one line for ``list-models``.
+        classifier: module names of the classification heads; the first one's ``.weight`` has num_classes
+            rows. None when unknown (user builders): the class count then comes from the caller, default 10.
+        defaults: what the architecture's checkpoints usually need (preset, input size, interpolation).
+        kwargs: fixed builder keyword arguments of this entry.
+        infer_kwargs: for a parametric family (``vit_cifar``, ``wrn``): reads builder keyword arguments from
+            checkpoint shapes and the caller's options, or returns None when the shapes are not of this family.
+            Detection tries parametric entries only when no fixed entry fits.
+        detectable: False for entries detection must not guess (timm models).
+    """
+
+    name: str
+    builder: Builder
+    family: str
+    source: str
+    description: str
+    classifier: tuple[str, ...] | None = None
+    defaults: SpecOverrides = field(default_factory=SpecOverrides)
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    infer_kwargs: KwargsInference | None = None
+    detectable: bool = True
+
+    def build(self, num_classes: int, **kwargs: Any) -> Any:
+        """A new network with random weights (on the current default device)."""
+        return self.builder(num_classes=num_classes, **{**self.kwargs, **kwargs})
+
+
+_ENTRIES: dict[str, ArchitectureEntry] = {}
+_PREFIX_RESOLVERS: dict[str, Callable[[str], ArchitectureEntry]] = {}
+
+
+def register_architecture(
+    name: str | None = None,
+    *,
+    family: str,
+    source: str,
+    description: str,
+    classifier: tuple[str, ...] | None = None,
+    preset: Preset = Preset.CIFAR10,
+    input_size: int = CIFAR_INPUT_SIZE,
+    interpolation: Interpolation = Interpolation.BILINEAR,
+    kwargs: Mapping[str, Any] | None = None,
+    infer_kwargs: KwargsInference | None = None,
+) -> Callable[[Builder], Builder]:
+    """Register the decorated builder under ``name`` (default: the function's name)."""
+
+    def decorate(builder: Builder) -> Builder:
+        key = name or builder.__name__
+        if key in _ENTRIES:
+            raise ValueError(f"architecture {key!r} is registered twice")
+        if PREFIX_SEPARATOR in key:
+            raise ValueError(f"architecture name {key!r} must not contain {PREFIX_SEPARATOR!r}")
+        _ENTRIES[key] = ArchitectureEntry(
+            name=key,
+            builder=builder,
+            family=family,
+            source=source,
+            description=description,
+            classifier=classifier,
+            defaults=SpecOverrides(preset=preset, input_size=input_size, interpolation=interpolation),
+            kwargs=dict(kwargs or {}),
+            infer_kwargs=infer_kwargs,
+        )
+        return builder
+
+    return decorate
+
+
+def register_prefix(prefix: str) -> Callable[[Callable[[str], ArchitectureEntry]], Callable[[str], ArchitectureEntry]]:
+    """Register a resolver for names ``PREFIX:REST`` (``timm:resnet18``); it returns the entry for REST."""
+
+    def decorate(resolver: Callable[[str], ArchitectureEntry]) -> Callable[[str], ArchitectureEntry]:
+        _PREFIX_RESOLVERS[prefix] = resolver
+        return resolver
+
+    return decorate
+
+
+def _load_builtin_architectures() -> None:
+    import models.architectures  # noqa: F401  (registers on import)
+
+
+def list_architectures(pattern: str = "*") -> list[str]:
+    """Registered names matching a shell-style ``pattern``, entry-point architectures included (not imported)."""
+    from models.user_architectures import entry_point_names
+
+    _load_builtin_architectures()
+    names = set(_ENTRIES) | set(entry_point_names())
+    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+
+
+def is_architecture(name: str) -> bool:
+    try:
+        get_architecture(name)
+    except BenchError:
+        return False
+    return True
+
+
+def get_architecture(name: str) -> ArchitectureEntry:
+    """The entry of ``name``; a miss loads a matching entry point, then fails with the close matches."""
+    from models.user_architectures import load_entry_point
+
+    _load_builtin_architectures()
+    prefix, separator, rest = name.partition(PREFIX_SEPARATOR)
+    if separator:
+        if prefix not in _PREFIX_RESOLVERS:
+            raise BenchError(unknown_name_message("architecture prefix", prefix, _PREFIX_RESOLVERS))
+        return _PREFIX_RESOLVERS[prefix](rest)
+    if name not in _ENTRIES:
+        load_entry_point(name)
+    try:
+        return _ENTRIES[name]
+    except KeyError:
+        raise BenchError(unknown_name_message("architecture", name, list_architectures())) from None
+
+
+def registered_entry(name: str) -> ArchitectureEntry | None:
+    """The entry already registered under ``name``, or None; loads nothing."""
+    return _ENTRIES.get(name)
+
+
+def registered_entries() -> list[ArchitectureEntry]:
+    """Every registered entry (built-in, user files and entry points already loaded), in name order."""
+    _load_builtin_architectures()
+    return [_ENTRIES[name] for name in sorted(_ENTRIES)]
+
+
+def create_architecture(name: str, num_classes: int = 10, **kwargs: Any) -> Any:
+    """A randomly initialised network of architecture ``name`` with ``num_classes`` outputs."""
+    return get_architecture(name).build(num_classes, **kwargs)

@@ -1,0 +1,125 @@
+"""Architectures from outside libkd-bench: a Python file named on the command line, or an installed package.
+
+- ``--arch-module path/to/file.py:builder`` imports the file and registers ``builder`` under its own name
+  (``builder(num_classes=..., **kwargs) -> torch.nn.Module``); ``--arch-module path/to/file.py`` just imports
+  it, for files that register themselves with ``models.registry.register_architecture``.
+- A package declares builders in the entry-point group ``libkd_bench.architectures``, e.g. in its
+  ``pyproject.toml``: ``[project.entry-points."libkd_bench.architectures"] my_student = "pkg.models:build"``.
+  Entry points are listed by name without importing them; one is imported when its name is used, and all are
+  imported when detection needs every candidate.
+
+Importing a user file runs its code: it is the user's own code, named explicitly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from importlib import metadata
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from bench.errors import BenchError, unknown_name_message
+from models.registry import register_architecture, registered_entries, registered_entry
+
+ENTRY_POINT_GROUP = "libkd_bench.architectures"
+USER_FAMILY = "user"
+_IMPORTED_FILES: dict[Path, ModuleType] = {}
+
+
+def _split_reference(reference: str) -> tuple[Path, str | None]:
+    """``file.py:builder`` -> (path, "builder"); ``file.py`` -> (path, None)."""
+    head, separator, tail = reference.rpartition(":")
+    if separator and head.endswith(".py") and tail.isidentifier():
+        return Path(head), tail
+    return Path(reference), None
+
+
+def _import_file(path: Path) -> ModuleType:
+    path = path.resolve()
+    if path in _IMPORTED_FILES:
+        return _IMPORTED_FILES[path]
+    if not path.is_file() or path.suffix != ".py":
+        raise BenchError(f"--arch-module {path} is not a Python file; give path/to/file.py[:builder]")
+    name = f"libkd_bench_user_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise BenchError(f"--arch-module {path} cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # classes defined there must be findable by name (pickling, dataclasses)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code: report any failure as one line naming the file
+        del sys.modules[name]
+        raise BenchError(f"importing --arch-module {path} failed: {type(exc).__name__}: {exc}") from None
+    _IMPORTED_FILES[path] = module
+    return module
+
+
+def _register_builder(name: str, builder: Any, source: str) -> None:
+    existing = registered_entry(name)
+    if existing is not None:
+        if existing.builder is not builder:
+            raise BenchError(f"architecture {name!r} from {source} is already registered from {existing.source}")
+        return
+    doc = (getattr(builder, "__doc__", None) or "").strip().splitlines()
+    register_architecture(name, family=USER_FAMILY, source=source, description=doc[0] if doc else "user architecture")(
+        builder
+    )
+
+
+def load_arch_module(reference: str) -> list[str]:
+    """Import ``path.py[:builder]`` and register its builder; returns the architecture names it added or named."""
+    path, builder_name = _split_reference(reference)
+    before = {entry.name for entry in registered_entries()}
+    module = _import_file(path)
+    if builder_name is not None:
+        builder = getattr(module, builder_name, None)
+        if not callable(builder):
+            callables = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+            raise BenchError(unknown_name_message(f"builder in {path}", builder_name, callables))
+        _register_builder(builder_name, builder, str(path))
+        return [builder_name]
+    return sorted({entry.name for entry in registered_entries()} - before)
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    return list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
+def entry_point_names() -> list[str]:
+    """Names declared in the entry-point group (nothing is imported)."""
+    return sorted({ep.name for ep in _entry_points()})
+
+
+def _load(ep: metadata.EntryPoint) -> None:
+    distribution = getattr(ep.dist, "name", None) or "an installed package"
+    try:
+        target = ep.load()
+    except Exception as exc:  # third-party code: one line naming the entry point and its package
+        raise BenchError(
+            f"architecture entry point {ep.name} = {ep.value} of {distribution} failed to load: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    if registered_entry(ep.name) is not None:  # the target registered itself on import
+        return
+    if not callable(target) or isinstance(target, ModuleType):
+        raise BenchError(f"architecture entry point {ep.name} = {ep.value} of {distribution} is not a builder")
+    _register_builder(ep.name, target, f"{distribution} ({ep.value})")
+
+
+def load_entry_point(name: str) -> None:
+    """Import the entry point called ``name``, if one is declared; registers it."""
+    for ep in _entry_points():
+        if ep.name == name:
+            _load(ep)
+            return
+
+
+def load_all_entry_points() -> None:
+    """Import every declared entry point (detection must consider them all)."""
+    for ep in _entry_points():
+        if registered_entry(ep.name) is None:
+            _load(ep)

@@ -1,0 +1,225 @@
+"""The shape, texture and cue-conflict sets: what they store, how they share one segmentation, the CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import synthetic_images
+from scene_sets import build, object_scenes, split_of
+
+from bench.cli import main
+from bench.errors import BenchError
+from datasets_gen.build import plan_sets
+from datasets_gen.generators.cue_conflict import conflict_partners
+from datasets_gen.generators.shape import INK, PAPER
+from datasets_gen.segmentation.masks import grow
+from datasets_gen.store import SetStore
+
+OUR_SETS = ["segmentation", "shape", "shape-edges", "texture", "texture-overlay", "cue-conflict"]
+
+
+@pytest.fixture(scope="module")
+def scene_store(tmp_path_factory: pytest.TempPathFactory) -> SetStore:
+    """Every set of this family built from 40 object scenes, 4 per class."""
+    images, _ = object_scenes(40, seed=20)
+    return build(split_of(images), tmp_path_factory.mktemp("sets"), OUR_SETS[1:], seed=3)
+
+
+def arrays(store: SetStore, name: str, array: str = "images") -> np.ndarray:
+    values = np.asarray(store.load(name).arrays[array])
+    return values[0] if array == "images" else values
+
+
+def test_shape_is_the_mask_dark_on_light(scene_store: SetStore) -> None:
+    masks, shapes = arrays(scene_store, "segmentation", "masks"), arrays(scene_store, "shape")
+    np.testing.assert_array_equal(shapes, np.where(masks, INK, PAPER)[..., None].repeat(3, axis=-1))
+
+
+def test_shape_edges_draw_the_outline_and_nothing_far_from_the_object(scene_store: SetStore) -> None:
+    masks, edges = arrays(scene_store, "segmentation", "masks"), arrays(scene_store, "shape-edges")[..., 0]
+    assert (edges[~grow(masks, 1)] == PAPER).all()
+    outline = masks & ~np.logical_not(grow(~masks, 1))  # object pixels next to the background
+    assert (edges[outline] < PAPER).mean() > 0.9
+
+
+def test_shape_edges_inside_the_object_come_from_the_image() -> None:
+    from datasets_gen.generators.shape import object_edges
+
+    yy, xx = np.mgrid[0:32, 0:32]
+    disc = (yy - 16) ** 2 + (xx - 16) ** 2 <= 11**2
+    flat = np.where(disc[..., None], np.uint8(200), np.uint8(40)).repeat(3, axis=-1)
+    striped = flat.copy()
+    striped[disc & (xx % 6 < 3)] = 90
+    edges = object_edges(np.stack([flat, striped]), np.stack([disc, disc]), 60, 140)[..., 0]
+    interior = disc & ~grow(~disc[None], 2)[0]
+    assert (edges[0][interior] == PAPER).all()  # a flat object: its outline only
+    assert (edges[1][interior] < PAPER).mean() > 0.3  # stripes: their edges inside
+    assert (edges[:, ~grow(disc[None], 1)[0]] == PAPER).all()
+
+
+def test_texture_overlay_is_texture_inside_and_the_image_outside(scene_store: SetStore) -> None:
+    masks, clean = arrays(scene_store, "segmentation", "masks"), arrays(scene_store, "clean")
+    texture, overlay = arrays(scene_store, "texture"), arrays(scene_store, "texture-overlay")
+    np.testing.assert_array_equal(overlay, np.where(masks[..., None], texture, clean))
+
+
+def test_cue_conflict_fills_silhouette_i_with_texture_j(scene_store: SetStore) -> None:
+    masks, texture = arrays(scene_store, "segmentation", "masks"), arrays(scene_store, "texture")
+    conflict = scene_store.load("cue-conflict")
+    donors = np.asarray(conflict.arrays["texture_index"])
+    shape_label, texture_label = (
+        np.asarray(conflict.arrays["shape_label"]),
+        np.asarray(conflict.arrays["texture_label"]),
+    )
+    labels = np.asarray(scene_store.load("clean").labels)
+    np.testing.assert_array_equal(conflict.images[0], np.where(masks[..., None], texture[donors], PAPER))
+    np.testing.assert_array_equal(conflict.labels, shape_label)
+    np.testing.assert_array_equal(shape_label, labels)
+    np.testing.assert_array_equal(texture_label, labels[donors])
+    assert (shape_label != texture_label).all()
+
+
+@pytest.mark.parametrize(("per_class", "classes"), [(100, 10), (37, 10), (5, 3), (1000, 10)])
+def test_pairs_are_balanced_over_ordered_class_pairs(per_class: int, classes: int) -> None:
+    labels = np.repeat(np.arange(classes), per_class)
+    partners = conflict_partners(labels, np.random.default_rng(0))
+    texture_labels = labels[partners]
+    assert (texture_labels != labels).all()
+    counts = np.zeros((classes, classes), int)
+    np.add.at(counts, (labels, texture_labels), 1)
+    off_diagonal = counts[~np.eye(classes, dtype=bool)]
+    assert off_diagonal.max() - off_diagonal.min() <= 1  # every ordered pair (A, B), A != B, equally often
+    lent = np.bincount(partners, minlength=len(labels))
+    for c in range(classes):  # every image lends its texture about equally often
+        assert np.ptp(lent[labels == c]) <= 1
+
+
+def test_pairing_is_a_function_of_the_seed() -> None:
+    labels = np.repeat(np.arange(10), 20)
+    first = conflict_partners(labels, np.random.default_rng(5))
+    np.testing.assert_array_equal(first, conflict_partners(labels, np.random.default_rng(5)))
+    assert not np.array_equal(first, conflict_partners(labels, np.random.default_rng(6)))
+
+
+def test_a_single_class_split_has_no_conflict_to_offer() -> None:
+    labels = np.zeros(6, np.int64)
+    partners = conflict_partners(labels, np.random.default_rng(0))
+    assert (labels[partners] == 0).all()
+
+
+def test_every_dependent_manifest_records_the_shared_segmentation(scene_store: SetStore) -> None:
+    segmentation = scene_store.load("segmentation").manifest
+    masks_hash = segmentation.arrays["masks"].sha256
+    for name in OUR_SETS[1:]:
+        recorded = scene_store.load(name).manifest.inputs["segmentation"]
+        assert recorded["backend"] == "grabcut"
+        assert recorded["arrays"]["masks"] == masks_hash
+    assert scene_store.load("shape").manifest.backend == "grabcut"
+    assert scene_store.load("cue-conflict").manifest.backend == "quilt"
+
+
+def test_a_set_whose_segmentation_changed_is_refused_then_rebuilt(tmp_path: Path) -> None:
+    images, _ = object_scenes(10, seed=21)
+    split = split_of(images)
+    build(split, tmp_path, ["shape"])
+    build(split, tmp_path, ["segmentation"], parameters={"segmentation": {"box_margin": 3}})
+    with pytest.raises(BenchError, match="rebuild it with libkd-bench generate-sets --sets shape"):
+        SetStore(tmp_path).load("shape")
+    build(split, tmp_path, ["shape"], parameters={"segmentation": {"box_margin": 3}})
+    assert SetStore(tmp_path).load("shape").manifest.inputs["segmentation"]["arrays"]["masks"] == (
+        SetStore(tmp_path).load("segmentation").manifest.arrays["masks"].sha256
+    )
+
+
+def test_linked_backends_resolve_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datasets_gen.segmentation import fcn
+
+    monkeypatch.setattr(fcn, "network_identity", lambda: {"weights": "stand-in"})
+    for backends in ({"shape": "fcn"}, {"segmentation": "fcn"}, {"shape-edges": "fcn"}):
+        plans = {p.entry.name: p for p in plan_sets(["shape", "shape-edges", "texture"], 0, backends=backends)}
+        assert {plans[n].backend for n in ("segmentation", "shape", "shape-edges")} == {"fcn"}, backends
+        assert plans["segmentation"].resources == {"weights": "stand-in"}
+        assert plans["texture"].backend == "quilt"
+    with pytest.raises(BenchError, match="disagree"):
+        plan_sets(["shape"], 0, backends={"shape": "fcn", "segmentation": "grabcut"})
+
+
+@pytest.mark.slow
+def test_sets_are_identical_for_any_worker_count(tmp_path: Path) -> None:
+    images, _ = synthetic_images(300, seed=9)  # two chunks
+    labels = np.repeat(np.arange(10), 30)
+    one = build(split_of(images, labels), tmp_path / "one", OUR_SETS, seed=2, workers=1)
+    two = build(split_of(images, labels), tmp_path / "two", OUR_SETS, seed=2, workers=2)
+    for name, array in itertools.product(OUR_SETS, ["images"]):
+        assert one.load(name).sha256(array) == two.load(name).sha256(array), name
+    assert one.load("segmentation").sha256("masks") == two.load("segmentation").sha256("masks")
+
+
+@pytest.mark.shared
+def test_grabcut_finds_objects_in_real_cifar_images(shared_test_npz: Path, tmp_path: Path) -> None:
+    from datasets_gen.segmentation import MaskSource
+    from datasets_gen.sources import load_source
+
+    split = load_source(f"npz:{shared_test_npz}", limit=200)
+    store = build(split, tmp_path, ["segmentation"])
+    sources = np.asarray(store.load("segmentation").arrays["mask_source"])
+    coverage = np.asarray(store.load("segmentation").arrays["masks"]).mean(axis=(1, 2))
+    assert (sources == MaskSource.BACKEND).mean() > 0.85  # measured 0.94 on the whole test split
+    assert 0.25 < coverage.mean() < 0.5  # measured 0.35
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_generates_the_family_and_lists_the_linked_backends(
+    tmp_path: Path, synthetic_npz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sets"
+    args = ["generate-sets", "--sets", "cue-conflict", "--source", f"npz:{synthetic_npz}", "--out", str(out)]
+    code, stdout, _ = run_cli([*args, "--workers", "1", "--no-progress"], capsys)
+    assert code == 0
+    assert SetStore(out).names() == ["clean", "cue-conflict", "segmentation", "texture"]
+    manifest = json.loads((out / "cue-conflict" / "manifest.json").read_text())
+    assert manifest["backend"] == "quilt"
+    assert set(manifest["inputs"]) == {"segmentation", "texture"}
+    code, stdout, _ = run_cli(["list-sets"], capsys)
+    assert "grabcut,fcn (=segmentation)" in stdout
+    assert "choosing one for any of segmentation, shape, shape-edges chooses it for all" in stdout
+
+
+@pytest.mark.parametrize(
+    ("backend", "fragments"),
+    [
+        ("shape=fcn,segmentation=grabcut", ["disagree", "segmentation"]),
+        ("shape=gatys", ["has no backend 'gatys'", "grabcut, fcn"]),
+        ("scramble=fast", ["not among the sets being generated or their prerequisites"]),
+        ("shape=fcn", ["fcn_resnet101_coco-7ecb50ca.pth", "hub/checkpoints"]),
+        ("texture=gatys", ["vgg19-dcbb9e9d.pth", "hub/checkpoints"]),
+    ],
+)
+def test_bad_backends_are_one_line_and_write_nothing(
+    backend: str,
+    fragments: list[str],
+    tmp_path: Path,
+    synthetic_npz: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
+    out = tmp_path / "sets"
+    args = ["generate-sets", "--sets", "shape,texture", "--source", f"npz:{synthetic_npz}", "--out", str(out)]
+    code, _, err = run_cli([*args, "--backend", backend], capsys)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert not out.exists() or SetStore(out).names() == []
