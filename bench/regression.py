@@ -11,7 +11,10 @@ row of the same key (model, source, set, severity, metric). With b the baseline 
   Otherwise the baseline value is still inside what the current images support and the drop is reported as
   not significant; it passes.
 - ``delta > +tolerance``: an improvement; reported, passes. With ``two_sided`` a significant rise
-  (``lo > b``, or no interval) fails as well, for guards meant to catch any shift of a generator or metric.
+  (``lo > b``, or no interval) fails as well.
+- ``strict``: any change beyond the tolerance, up or down, significant or not, is a regression. This is the
+  reproducibility guard for a fixed pipeline on fixed data, where the same code must give the same numbers:
+  it catches a shifted generator or metric even when the shift is smaller than the sampling noise.
 
 A baseline model, set or row that the current results lack is bad input (:class:`~bench.errors.BenchError`),
 never a pass: a silent gap would hide a regression. Current rows the baseline does not hold are counted as
@@ -54,11 +57,13 @@ class CheckConfig:
         tolerance: largest change that always passes, on the metric's own scale (fractions: 0.02 = 2 points).
         metrics: metric names to track.
         two_sided: also fail on significant rises beyond the tolerance.
+        strict: fail on every change beyond the tolerance, whatever its direction and significance.
     """
 
     tolerance: float = DEFAULT_TOLERANCE
     metrics: tuple[str, ...] = DEFAULT_METRICS
     two_sided: bool = False
+    strict: bool = False
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.tolerance) or self.tolerance < 0:
@@ -113,6 +118,8 @@ def verdict(baseline: float, current: float, low: float | None, high: float | No
     delta = current - baseline
     if abs(delta) <= config.tolerance + _EPSILON:
         return Verdict.WITHIN_TOLERANCE
+    if config.strict:
+        return Verdict.REGRESSION
     if delta < 0:
         significant = high is None or high < baseline
         return Verdict.REGRESSION if significant else Verdict.NOT_SIGNIFICANT
@@ -169,13 +176,15 @@ def format_report(report: CheckReport) -> str:
     counts = {v: len(report.with_verdict(v)) for v in Verdict}
     lines = [
         f"check: {len(report.comparisons)} tracked value(s) of {', '.join(config.metrics)}, tolerance "
-        f"{config.tolerance:g}{' (two-sided)' if config.two_sided else ''}: {counts[Verdict.REGRESSION]} "
+        f"{config.tolerance:g}{_mode(config)}: {counts[Verdict.REGRESSION]} "
         f"regression(s), {counts[Verdict.NOT_SIGNIFICANT]} drop(s) beyond tolerance but not significant, "
         f"{counts[Verdict.IMPROVEMENT]} improvement(s), {counts[Verdict.WITHIN_TOLERANCE]} within tolerance; "
         f"{report.new_rows} current value(s) not in the baseline",
     ]
     titles = {
-        Verdict.REGRESSION: "REGRESSIONS (significant change beyond the tolerance)",
+        Verdict.REGRESSION: "REGRESSIONS (any change beyond the tolerance)"
+        if config.strict
+        else "REGRESSIONS (significant change beyond the tolerance)",
         Verdict.IMPROVEMENT: "Improvements (pass)",
         Verdict.NOT_SIGNIFICANT: "Drops beyond the tolerance that are not significant (pass)",
     }
@@ -185,6 +194,12 @@ def format_report(report: CheckReport) -> str:
         if chosen:
             lines += ["", f"{title}:", comparison_table(chosen, several_sources)]
     return "\n".join(lines) + "\n"
+
+
+def _mode(config: CheckConfig) -> str:
+    if config.strict:
+        return " (strict)"
+    return " (two-sided)" if config.two_sided else ""
 
 
 def comparison_table(comparisons: Sequence[Comparison], with_source: bool = False) -> str:

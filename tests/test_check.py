@@ -97,6 +97,13 @@ def test_two_sided_fails_significant_rises_only() -> None:
     assert verdict(0.80, 0.81, 0.80, 0.82, config) is Verdict.WITHIN_TOLERANCE
 
 
+def test_strict_fails_every_change_beyond_the_tolerance() -> None:
+    config = CheckConfig(tolerance=0.005, strict=True)
+    assert verdict(0.80, 0.79, 0.70, 0.90, config) is Verdict.REGRESSION  # a drop the interval cannot see
+    assert verdict(0.80, 0.81, 0.70, 0.90, config) is Verdict.REGRESSION  # a rise, too
+    assert verdict(0.80, 0.804, 0.70, 0.90, config) is Verdict.WITHIN_TOLERANCE
+
+
 @pytest.mark.parametrize("tolerance", [-0.01, float("nan"), float("inf")])
 def test_bad_tolerance_is_refused(tolerance: float) -> None:
     with pytest.raises(BenchError, match="--tolerance"):

@@ -8,7 +8,8 @@ Rule, with b the baseline value, c the current value, [lo, hi] the current 95% i
 passes; a drop beyond the tolerance is a regression only when significant, i.e. the current interval lies
 entirely below the baseline value (hi < b) or the current row has no interval; otherwise it is reported as not
 significant and passes. Rises beyond the tolerance are reported as improvements and pass (with --two-sided a
-significant rise, lo > b, fails too).
+significant rise, lo > b, fails too). --strict fails on every change beyond the tolerance, whatever its
+direction or significance: the guard for a fixed pipeline on fixed data that must reproduce its numbers.
 
 Exit codes: 0 all tracked values pass; 1 regressions (a table of each on stdout); 2 bad input: a missing or
 malformed CSV (missing columns, non-numeric values, duplicate keys), or a baseline model, set or row absent
@@ -44,6 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--two-sided", action="store_true", help="also fail on significant rises beyond the tolerance")
     parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail on every change beyond the tolerance, up or down, significant or not",
+    )
+    parser.add_argument(
         "--update-baseline",
         action="store_true",
         help="rewrite BASE.csv from the current results (atomically) and exit 0",
@@ -55,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from bench.leaderboard import format_long_csv, read_long_csv, written_long_frame
     from bench.regression import CheckConfig, compare, format_report, parse_metrics
 
-    config = CheckConfig(args.tolerance, parse_metrics(args.metrics), args.two_sided)
+    config = CheckConfig(args.tolerance, parse_metrics(args.metrics), args.two_sided, args.strict)
     if args.current is not None:
         current = read_long_csv(args.current, "current CSV")
     else:
