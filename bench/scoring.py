@@ -16,42 +16,19 @@ of times slower than a single thread, and the timing catches that. A user's ``OM
 from __future__ import annotations
 
 import contextlib
-import enum
-import math
 import mmap
-import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from bench.errors import BenchError
+from bench.torch_runtime import available_cpus, thread_candidates, torch_threads
 
 DEFAULT_BATCH_SIZE = {"cpu": 128, "cuda": 1024}
 CALIBRATION_PASSES = 2  # timed forward passes per thread count (the fastest counts)
-_CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
-
-
-class DeviceChoice(str, enum.Enum):
-    CPU = "cpu"
-    CUDA = "cuda"
-    AUTO = "auto"
-
-
-def resolve_device(choice: DeviceChoice | str) -> torch.device:
-    """``auto``: CUDA when available, else CPU; ``cuda`` without a GPU is a one-line error."""
-    try:
-        choice = DeviceChoice(choice)
-    except ValueError:
-        raise BenchError(f"unknown --device {choice!r}; choose cpu, cuda or auto") from None
-    if choice is DeviceChoice.AUTO:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if choice is DeviceChoice.CUDA and not torch.cuda.is_available():
-        raise BenchError("--device cuda was asked for but torch sees no CUDA device; use --device cpu or auto")
-    return torch.device(choice.value)
 
 
 @dataclass(frozen=True)
@@ -77,16 +54,6 @@ class EngineConfig:
         return self.batch_size or DEFAULT_BATCH_SIZE.get(torch.device(self.device).type, 128)
 
 
-def available_cpus() -> int:
-    """CPUs this process can run on: its affinity mask, further capped by a cgroup v2 CPU quota."""
-    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    with contextlib.suppress(OSError, ValueError):
-        quota, period = _CGROUP_CPU_MAX.read_text().split()[:2]
-        if quota != "max":
-            count = min(count, max(1, math.ceil(int(quota) / int(period))))
-    return max(1, count)
-
-
 def release_pages(array: np.ndarray) -> None:
     """Drop a memory-mapped array's pages from this process's resident set; a no-op for other arrays.
 
@@ -100,23 +67,6 @@ def release_pages(array: np.ndarray) -> None:
         return
     with contextlib.suppress(OSError, ValueError):
         base.madvise(mmap.MADV_DONTNEED)
-
-
-def thread_candidates(usable: int) -> list[int]:
-    """Intra-op thread counts worth trying on CPU, most first: all usable CPUs, half of them, one."""
-    return sorted({usable, max(1, usable // 2), 1}, reverse=True)
-
-
-@contextlib.contextmanager
-def torch_threads(count: int | None) -> Iterator[None]:
-    """Set torch's intra-op thread count for the duration (None: leave it as is); restores the old setting."""
-    previous = torch.get_num_threads()
-    if count is not None:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class ForwardEngine:

@@ -21,7 +21,7 @@ def neural_seconds_per_image(images: np.ndarray) -> dict[str, dict[str, Any]]:
     from torchvision.models.segmentation import fcn_resnet101
 
     from bench.errors import BenchError
-    from datasets_gen.pretrained_weights import inference_device
+    from bench.torch_runtime import resolve_device
     from datasets_gen.segmentation import SegmentationConfig, fcn
     from datasets_gen.texture_synthesis import TextureConfig, gatys
 
@@ -31,7 +31,7 @@ def neural_seconds_per_image(images: np.ndarray) -> dict[str, dict[str, Any]]:
         except BenchError:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
-                return random().eval().requires_grad_(False).to(inference_device()), "random"
+                return random().eval().requires_grad_(False).to(resolve_device("auto")), "random"
 
     images = np.asarray(images)
     segmenter, segmenter_weights = network(
@@ -49,7 +49,7 @@ def neural_seconds_per_image(images: np.ndarray) -> dict[str, dict[str, Any]]:
     seeds = list(range(len(images)))
     gatys.synthesize_textures(texturer, images, masks, seeds, texture.gatys_size, texture.gatys_steps, texture.gatys_lr)
     gatys_seconds = (time.perf_counter() - started) / len(images)
-    device = str(inference_device())
+    device = str(resolve_device("auto"))
     return {
         "fcn": {"seconds_per_image": fcn_seconds, "weights": segmenter_weights, "device": device},
         "gatys": {"seconds_per_image": gatys_seconds, "weights": texturer_weights, "device": device},

@@ -7,15 +7,14 @@ one-line error naming the file, the folder and the address to fetch it from, rai
 before anything is built. The identity recorded in a manifest is the enum member, the file name and the
 file's sha256, so sets made with other weights never pass for each other.
 
-On the CPU the networks run on one thread (``single_cpu_thread``): parallelism comes from the worker processes
-of ``generate-sets --workers``, results cannot depend on a thread count that varies with the worker count, and
-two workers with two threads each on two cores would spin against each other (measured: 3.4 times slower).
+On the CPU the networks run on one thread (``bench.torch_runtime.torch_threads(1)``): parallelism comes from
+the worker processes of ``generate-sets --workers``, results cannot depend on a thread count that varies with
+the worker count, and two workers with two threads each on two cores would spin against each other (measured:
+3.4 times slower).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -46,23 +45,3 @@ def weights_identity(weights: Any, backend: str) -> dict[str, Any]:
     """What a manifest records about the weights: enum member, file name and sha256 of the file."""
     path = require_weights_file(weights, backend)
     return {"weights": f"{type(weights).__name__}.{weights.name}", "file": path.name, "sha256": sha256_file(path)}
-
-
-def inference_device() -> Any:
-    """The first CUDA device when there is one, else the CPU."""
-    import torch
-
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-@contextlib.contextmanager
-def single_cpu_thread() -> Iterator[None]:
-    """Run torch's CPU work on one thread inside the block, restoring the previous setting afterwards."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

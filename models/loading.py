@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from bench.errors import BenchError
-from bench.scoring import torch_threads
+from bench.torch_runtime import torch_threads
 from models.checkpoint_contents import non_finite_tensors, shapes_of
 from models.checkpoints import CheckpointInfo, OpenedCheckpoint, open_checkpoint
 from models.detect import (

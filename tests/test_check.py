@@ -6,28 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_helpers import assert_one_line_error, run_cli
 from leaderboard_records import all_records, student, teacher, write_results
 
-from bench.cli import main
 from bench.errors import BenchError
 from bench.leaderboard import format_long_csv, long_frame, parse_long_csv
 from bench.regression import CheckConfig, Verdict, compare, parse_metrics, verdict
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code == 2
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("libkd-bench: error: ")
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def frame() -> pd.DataFrame:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_helpers import assert_one_line_error, run_cli
 from leaderboard_records import SOURCE_A, all_records, baseline, make_record, student, teacher, write_results
 
-from bench.cli import main
 from bench.errors import BenchError
 from bench.leaderboard import LONG_COLUMNS, format_long_csv, long_frame, parse_long_csv, read_long_csv
 from bench.leaderboard_markdown import format_interval, leaderboard_markdown, not_significant
@@ -26,22 +26,6 @@ from bench.run_record import RUNS_DIR, MetricRow, read_records, write_record
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 REGENERATE = os.environ.get("LIBKD_BENCH_REGENERATE_GOLDEN") == "1"
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code == 2
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("libkd-bench: error: ")
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def assert_golden(name: str, text: str) -> None:

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import save_file
 
 from bench.errors import BenchError
-from bench.scoring import torch_threads
+from bench.torch_runtime import torch_threads
 from models import registry
 from models.checkpoint_contents import PREFIXES, WRAPPER_KEYS
 from models.checkpoint_formats import UnsafePickleWarning

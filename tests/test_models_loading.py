@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bench.errors import BenchError
-from bench.scoring import torch_threads
+from bench.torch_runtime import torch_threads
 from models import registry
 from models.loading import load_model
 from models.registry import create_architecture

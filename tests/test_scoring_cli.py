@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import assert_one_line_error, run_cli
 from conftest import REPO, SHARED_CHECKPOINTS, SHARED_TEST_NPZ
 
 from bench.atomic_io import is_temporary
@@ -26,22 +27,6 @@ needs_shared = pytest.mark.skipif(
     not (RESNET20.is_file() and SHARED_TEST_NPZ.is_file()),
     reason=f"akamaster ResNet-20 or the shared CIFAR-10 copy not found under {SHARED_CHECKPOINTS.parent.parent}",
 )
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code == 2
-    lines = [line for line in err.splitlines() if line.strip() and "%|" not in line]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("libkd-bench: error: ")
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def generate(out: Path, source: str, *extra: str) -> None:

@@ -12,14 +12,8 @@ from scoring_fixtures import TinyNet
 from bench.efficiency import count_macs, count_parameters, efficiency_figures
 from bench.errors import BenchError
 from bench.logits_cache import LogitsCache
-from bench.scoring import (
-    EngineConfig,
-    ForwardEngine,
-    available_cpus,
-    release_pages,
-    resolve_device,
-    thread_candidates,
-)
+from bench.scoring import EngineConfig, ForwardEngine, release_pages
+from bench.torch_runtime import available_cpus, resolve_device, thread_candidates
 
 
 def images(n: int, seed: int = 0) -> np.ndarray:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from conftest import synthetic_images
 from scene_sets import build, object_scenes, split_of
 
-from bench.cli import main
 from bench.errors import BenchError
 from datasets_gen.build import plan_sets
 from datasets_gen.generators.cue_conflict import conflict_partners
@@ -170,12 +170,6 @@ def test_grabcut_finds_objects_in_real_cifar_images(shared_test_npz: Path, tmp_p
     coverage = np.asarray(store.load("segmentation").arrays["masks"]).mean(axis=(1, 2))
     assert (sources == MaskSource.BACKEND).mean() > 0.85  # measured 0.94 on the whole test split
     assert 0.25 < coverage.mean() < 0.5  # measured 0.35
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(args)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_cli_generates_the_family_and_lists_the_linked_backends(

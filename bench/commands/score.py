@@ -73,9 +73,10 @@ def run(args: argparse.Namespace) -> int:
     from bench.run_comparison import Role
     from bench.run_record import write_record
     from bench.score_run import ScoreOptions, score_model
-    from bench.scoring import EngineConfig, resolve_device
+    from bench.scoring import EngineConfig
     from bench.scoring_sets import load_scoring_sets, parse_set_list
     from bench.summary_table import format_run_summary
+    from bench.torch_runtime import resolve_device
     from models.cli_args import load_model_from_args
 
     names = model_names(args.checkpoints, args.name)

@@ -8,13 +8,14 @@ backends are compared on equal terms.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from bench.errors import BenchError, unknown_name_message
+from bench.errors import BenchError
+from datasets_gen.backend_registry import BackendRegistry
 
 
 @dataclass(frozen=True)
@@ -71,35 +72,7 @@ class Segmenter(Protocol):
         ...
 
 
-_SEGMENTERS: dict[str, Segmenter] = {}
-
-
-_DEFAULT: list[str] = []
-
-
-def register_segmenter(name: str, *, default: bool = False) -> Callable[[type], type]:
-    """Register a backend class (constructed once, without arguments) under ``name``."""
-
-    def decorate(cls: type) -> type:
-        if name in _SEGMENTERS:
-            raise ValueError(f"segmentation backend {name!r} is registered twice")
-        if default and _DEFAULT:
-            raise ValueError(f"segmentation backends {_DEFAULT[0]!r} and {name!r} are both marked as the default")
-        _SEGMENTERS[name] = cls()
-        if default:
-            _DEFAULT.append(name)
-        return cls
-
-    return decorate
-
-
-def segmenter_names() -> tuple[str, ...]:
-    """Backend names, the default first."""
-    return tuple(sorted(_SEGMENTERS, key=lambda name: name not in _DEFAULT))
-
-
-def get_segmenter(name: str) -> Segmenter:
-    try:
-        return _SEGMENTERS[name]
-    except KeyError:
-        raise BenchError(unknown_name_message("segmentation backend", name, _SEGMENTERS)) from None
+_REGISTRY: BackendRegistry[Segmenter] = BackendRegistry("segmentation backend")
+register_segmenter = _REGISTRY.register
+segmenter_names = _REGISTRY.names
+get_segmenter = _REGISTRY.get

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from datasets_gen.pretrained_weights import inference_device, require_weights_file, single_cpu_thread, weights_identity
+from bench.torch_runtime import resolve_device, torch_threads
+from datasets_gen.pretrained_weights import require_weights_file, weights_identity
 from datasets_gen.segmentation.base import SegmentationConfig, register_segmenter
 
 BACKGROUND_CLASS = 0
@@ -45,7 +46,7 @@ def load_network() -> Any:
 
     weights = default_weights()
     require_weights_file(weights, "fcn")
-    return fcn_resnet101(weights=weights).eval().to(inference_device())
+    return fcn_resnet101(weights=weights).eval().to(resolve_device("auto"))
 
 
 def foreground_masks(network: Any, images: np.ndarray, size: int) -> np.ndarray:
@@ -62,7 +63,7 @@ def foreground_masks(network: Any, images: np.ndarray, size: int) -> np.ndarray:
     with (
         torch.inference_mode(),
         torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True),
-        single_cpu_thread(),
+        torch_threads(1),
     ):
         for start in range(0, n, batch):
             x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch])).to(device)

@@ -7,13 +7,14 @@ outline and not its background.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from bench.errors import BenchError, unknown_name_message
+from bench.errors import BenchError
+from datasets_gen.backend_registry import BackendRegistry
 
 
 @dataclass(frozen=True)
@@ -68,35 +69,7 @@ class Synthesizer(Protocol):
         ...
 
 
-_SYNTHESIZERS: dict[str, Synthesizer] = {}
-
-
-_DEFAULT: list[str] = []
-
-
-def register_synthesizer(name: str, *, default: bool = False) -> Callable[[type], type]:
-    """Register a backend class (constructed once, without arguments) under ``name``."""
-
-    def decorate(cls: type) -> type:
-        if name in _SYNTHESIZERS:
-            raise ValueError(f"texture backend {name!r} is registered twice")
-        if default and _DEFAULT:
-            raise ValueError(f"texture backends {_DEFAULT[0]!r} and {name!r} are both marked as the default")
-        _SYNTHESIZERS[name] = cls()
-        if default:
-            _DEFAULT.append(name)
-        return cls
-
-    return decorate
-
-
-def synthesizer_names() -> tuple[str, ...]:
-    """Backend names, the default first."""
-    return tuple(sorted(_SYNTHESIZERS, key=lambda name: name not in _DEFAULT))
-
-
-def get_synthesizer(name: str) -> Synthesizer:
-    try:
-        return _SYNTHESIZERS[name]
-    except KeyError:
-        raise BenchError(unknown_name_message("texture backend", name, _SYNTHESIZERS)) from None
+_REGISTRY: BackendRegistry[Synthesizer] = BackendRegistry("texture backend")
+register_synthesizer = _REGISTRY.register
+synthesizer_names = _REGISTRY.names
+get_synthesizer = _REGISTRY.get

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from datasets_gen.pretrained_weights import inference_device, require_weights_file, single_cpu_thread, weights_identity
+from bench.torch_runtime import resolve_device, torch_threads
+from datasets_gen.pretrained_weights import require_weights_file, weights_identity
 from datasets_gen.texture_synthesis.base import TextureConfig, register_synthesizer
 
 STYLE_LAYERS = (1, 6, 11, 20, 29)  # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 in torchvision's vgg19().features
@@ -53,7 +54,7 @@ def load_network() -> Any:
     weights = default_weights()
     require_weights_file(weights, "gatys")
     features = vgg19(weights=weights).features[: STYLE_LAYERS[-1] + 1]
-    return features.eval().requires_grad_(False).to(inference_device())
+    return features.eval().requires_grad_(False).to(resolve_device("auto"))
 
 
 def style_features(network: Any, x: Any) -> list[Any]:
@@ -106,7 +107,7 @@ def synthesize_textures(
     batch = BATCH_GPU if device.type == "cuda" else BATCH_CPU
     n, height, width, _ = images.shape
     out = np.zeros_like(images)
-    with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True), single_cpu_thread():
+    with torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True), torch_threads(1):
         for start in range(0, n, batch):
             part = slice(start, start + batch)
             source = torch.from_numpy(np.ascontiguousarray(images[part])).permute(0, 3, 1, 2).float().div(255.0)
