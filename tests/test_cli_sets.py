@@ -17,6 +17,14 @@ from datasets_gen.registry import list_generators
 from datasets_gen.store import SetStore
 
 
+def generate_sets(capsys: pytest.CaptureFixture[str], npz: Path, out: Path, sets: str, *extra: str) -> str:
+    """Run ``generate-sets`` on an npz source without a progress bar; its stdout (the run must succeed)."""
+    args = ["generate-sets", "--sets", sets, "--source", f"npz:{npz}", "--out", str(out), "--no-progress", *extra]
+    code, stdout, err = run_cli(args, capsys)
+    assert code == 0, err
+    return stdout
+
+
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"libkd-bench {bench.__version__}"
@@ -35,42 +43,10 @@ def test_help_does_not_import_torch() -> None:
 
 def test_generate_sets_end_to_end(tmp_path: Path, synthetic_npz: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "sets"
-    code, stdout, _ = run_cli(
-        [
-            "generate-sets",
-            "--sets",
-            "scramble,patch-noise",
-            "--source",
-            f"npz:{synthetic_npz}",
-            "--out",
-            str(out),
-            "--workers",
-            "1",
-            "--seed",
-            "5",
-            "--no-progress",
-        ],
-        capsys,
-    )
-    assert code == 0
+    stdout = generate_sets(capsys, synthetic_npz, out, "scramble,patch-noise", "--workers", "1", "--seed", "5")
     assert "scramble" in stdout
     assert SetStore(out).names() == ["clean", "patch-noise", "scramble"]
-    code, stdout, _ = run_cli(
-        [
-            "generate-sets",
-            "--sets",
-            "scramble",
-            "--source",
-            f"npz:{synthetic_npz}",
-            "--out",
-            str(out),
-            "--seed",
-            "5",
-            "--no-progress",
-        ],
-        capsys,
-    )
-    assert code == 0
+    stdout = generate_sets(capsys, synthetic_npz, out, "scramble", "--seed", "5")
     assert "reused" in stdout
 
 
@@ -89,21 +65,7 @@ def test_preview_draws_a_row_per_set_and_severity(
     from PIL import Image
 
     out = tmp_path / "sets"
-    assert (
-        main(
-            [
-                "generate-sets",
-                "--sets",
-                "scramble",
-                "--source",
-                f"npz:{synthetic_npz}",
-                "--out",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    generate_sets(capsys, synthetic_npz, out, "scramble")
     png = tmp_path / "grid.png"
     code, _, _ = run_cli(["preview", str(out), "--out", str(png), "--examples", "5"], capsys)
     assert code == 0
@@ -167,28 +129,14 @@ def test_unwritable_output_dir(tmp_path: Path, synthetic_npz: Path, capsys: pyte
     assert blocker.read_text() == "not a directory"
 
 
-def test_generated_arrays_match_direct_generator_calls(tmp_path: Path, synthetic_npz: Path) -> None:
+def test_generated_arrays_match_direct_generator_calls(
+    tmp_path: Path, synthetic_npz: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """What the CLI stores is what the generator returns for the same seeds (no hidden reordering)."""
     from datasets_gen.registry import Batch, get_generator
     from datasets_gen.seeding import SetSeed
 
-    assert (
-        main(
-            [
-                "generate-sets",
-                "--sets",
-                "scramble",
-                "--source",
-                f"npz:{synthetic_npz}",
-                "--out",
-                str(tmp_path),
-                "--seed",
-                "8",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    generate_sets(capsys, synthetic_npz, tmp_path, "scramble", "--seed", "8")
     with np.load(synthetic_npz) as data:
         images, labels = data["x"], data["y"]
     batch = Batch(images, labels, np.arange(len(images)), 2, SetSeed(8, "scramble"))

@@ -20,12 +20,10 @@ from typing import Any
 import numpy as np
 
 from bench.torch_runtime import resolve_device, torch_threads
-from datasets_gen.pretrained_weights import require_weights_file, weights_identity
+from datasets_gen.pretrained_weights import imagenet_normalize, require_weights_file, weights_identity
 from datasets_gen.segmentation.base import SegmentationConfig, register_segmenter
 
 BACKGROUND_CLASS = 0
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 BATCH_CPU, BATCH_GPU = 8, 128
 
 
@@ -56,8 +54,6 @@ def foreground_masks(network: Any, images: np.ndarray, size: int) -> np.ndarray:
 
     device = next(network.parameters()).device
     batch = BATCH_GPU if device.type == "cuda" else BATCH_CPU
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
     n, height, width, _ = images.shape
     masks = np.zeros((n, height, width), dtype=bool)
     with (
@@ -69,7 +65,7 @@ def foreground_masks(network: Any, images: np.ndarray, size: int) -> np.ndarray:
             x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch])).to(device)
             x = x.permute(0, 3, 1, 2).float().div(255.0)
             x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
-            logits = network((x - mean) / std)["out"]
+            logits = network(imagenet_normalize(x))["out"]
             foreground = (logits.argmax(dim=1) != BACKGROUND_CLASS).float()[:, None]
             votes = F.interpolate(foreground, size=(height, width), mode="area")[:, 0]
             masks[start : start + batch] = (votes > 0.5).cpu().numpy()

@@ -26,12 +26,10 @@ from typing import Any
 import numpy as np
 
 from bench.torch_runtime import resolve_device, torch_threads
-from datasets_gen.pretrained_weights import require_weights_file, weights_identity
+from datasets_gen.pretrained_weights import imagenet_normalize, require_weights_file, weights_identity
 from datasets_gen.texture_synthesis.base import TextureConfig, register_synthesizer
 
 STYLE_LAYERS = (1, 6, 11, 20, 29)  # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 in torchvision's vgg19().features
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 INIT_NOISE = 0.15  # half-width of the uniform noise around the object's mean colour, in [0, 1] units
 BATCH_CPU, BATCH_GPU = 16, 256
 
@@ -59,11 +57,7 @@ def load_network() -> Any:
 
 def style_features(network: Any, x: Any) -> list[Any]:
     """Feature maps at ``STYLE_LAYERS`` of ImageNet-normalised ``x`` (b, 3, S, S) in [0, 1]."""
-    import torch
-
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
-    h, outputs = (x - mean) / std, []
+    h, outputs = imagenet_normalize(x), []
     for index, layer in enumerate(network):
         h = layer(h)
         if index in STYLE_LAYERS:
