@@ -4,12 +4,13 @@ Usage:
     python benchmarks/generate.py [--source npz:../shared/data/cifar10-jpeg/test.npz] [--limit N]
                                   [--sets a,b] [--workers 1,2] [--backend set=name,...] [--json OUT]
 
-Each set is built from scratch into a temporary store (the ``clean`` copy is made once beforehand and not
-timed); "img/s" counts output images, i.e. source images x severity levels. The last lines give the total
-per worker count, which is what a user waits for when running ``generate-sets``.
+Each set is built from scratch into a temporary store, one per worker count (the ``clean`` copy is made
+beforehand and not timed); "img/s" counts output images, i.e. source images x severity levels. The last lines
+give the total per worker count, which is what a user waits for when running ``generate-sets``.
 
-The shape/texture family: ``--sets segmentation,shape,shape-edges,texture,texture-overlay,cue-conflict`` (each
-set's prerequisites are built untimed first; ``--backend`` follows the linked backends of ``list-sets``).
+The shape/texture family: ``--sets segmentation,shape,shape-edges,texture,texture-overlay,cue-conflict`` (a
+prerequisite is built once per store, untimed unless it is measured itself; ``--backend`` follows the linked
+backends of ``list-sets``).
 ``--neural-images N`` also times the neural backends (fcn segmentation, gatys texture) in-process on N images,
 with pretrained weights when they are in the torch hub cache and seeded random ones otherwise (same cost).
 """
@@ -53,27 +54,32 @@ def main() -> int:
     plans = {plan.entry.name: plan for plan in plan_sets(names, seed=0, backends=backends)}
     n = len(split.labels)
     print(f"source {split.info.id}: {n} images; sets {', '.join(names)}")
-    print(f"{'set':<18}{'backend':<10}{'levels':>7}" + "".join(f"{f'{w} worker(s)':>22}" for w in worker_counts))
-    figures: dict[str, dict[str, float]] = {}
+    figures: dict[str, dict[str, float]] = {name: {} for name in names}
     totals = dict.fromkeys(worker_counts, 0.0)
-    for name in names:
-        entry = get_generator(name)
-        plan = plans[name]
-        cells = []
-        for workers in worker_counts:
-            with tempfile.TemporaryDirectory(prefix="libkd-bench-gen-") as tmp:
-                store = SetStore(Path(tmp))
+    for workers in worker_counts:
+        # One store per worker count: a prerequisite (the masks of segmentation) is built once, untimed unless
+        # it is itself one of the sets measured, and reused by every set that needs it.
+        with tempfile.TemporaryDirectory(prefix="libkd-bench-gen-") as tmp:
+            store = SetStore(Path(tmp))
+            for name in names:
+                entry = get_generator(name)
                 prerequisites = [plans[r] for r in with_prerequisites(entry.requires)]
                 build_sets(prerequisites, split, store, workers=workers, progress=False)
                 started = time.perf_counter()
-                build_sets([plan], split, store, workers=workers, progress=False)
+                build_sets([plans[name]], split, store, workers=workers, progress=False)
                 seconds = time.perf_counter() - started
-            images = n * len(entry.levels)
-            figures.setdefault(name, {})[f"seconds_{workers}w"] = seconds
-            figures[name][f"images_per_s_{workers}w"] = images / seconds
-            totals[workers] += seconds
-            cells.append(f"{seconds:8.1f} s {images / seconds:8.0f} img/s")
-        print(f"{name:<18}{plan.backend or '-':<10}{len(entry.levels):>7}" + "".join(f"{c:>22}" for c in cells))
+                figures[name][f"seconds_{workers}w"] = seconds
+                figures[name][f"images_per_s_{workers}w"] = n * len(entry.levels) / seconds
+                totals[workers] += seconds
+    print(f"{'set':<18}{'backend':<10}{'levels':>7}" + "".join(f"{f'{w} worker(s)':>22}" for w in worker_counts))
+    for name in names:
+        entry = get_generator(name)
+        cells = [
+            f"{figures[name][f'seconds_{w}w']:8.1f} s {figures[name][f'images_per_s_{w}w']:8.0f} img/s"
+            for w in worker_counts
+        ]
+        row = f"{name:<18}{plans[name].backend or '-':<10}{len(entry.levels):>7}"
+        print(row + "".join(f"{c:>22}" for c in cells))
     print("total " + ", ".join(f"{w} worker(s): {t:.1f} s" for w, t in totals.items()))
     neural = neural_seconds_per_image(split.images[: args.neural_images]) if args.neural_images > 0 else {}
     for backend, figure in neural.items():
