@@ -29,6 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--name", action="append", default=[], help="model name in the record, once per checkpoint (default: file stem)"
     )
+    parser.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="score all CKPTs as one model, e.g. a CNN + involution teacher ensemble: one record, one --name",
+    )
+    parser.add_argument(
+        "--ensemble-combine",
+        choices=["mean-logits", "mean-probs"],
+        default="mean-logits",
+        help="ensemble logits: mean of the members' logits (default) or log of their mean probabilities",
+    )
     parser.add_argument("--sets-dir", type=Path, help="set store (default: $LIBKD_BENCH_SETS or ./sets)")
     parser.add_argument("--sets", help="comma-separated sets to score besides clean (default: every set in the store)")
     parser.add_argument("--results", type=Path, default=RESULTS_DEFAULT, help="results directory (default ./results)")
@@ -49,11 +60,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the run records as JSON instead of the table")
 
 
+def default_name(checkpoint: str) -> str:
+    """``zoo:NAME`` -> NAME, a file -> its stem."""
+    return checkpoint[len(ZOO_PREFIX) :] if checkpoint.startswith(ZOO_PREFIX) else Path(checkpoint).stem
+
+
 def model_names(checkpoints: list[str], names: list[str]) -> list[str]:
-    """One record name per checkpoint: ``--name`` values in order, else ``zoo:NAME`` -> NAME, else the file stem."""
+    """One record name per checkpoint: ``--name`` values in order, else the default names."""
     if names and len(names) != len(checkpoints):
         raise BenchError(f"{len(names)} --name values for {len(checkpoints)} checkpoints; give one per checkpoint")
-    chosen = names or [c[len(ZOO_PREFIX) :] if c.startswith(ZOO_PREFIX) else Path(c).stem for c in checkpoints]
+    chosen = names or [default_name(c) for c in checkpoints]
     seen = set()
     for name in chosen:
         if not name.strip():
@@ -78,8 +94,16 @@ def run(args: argparse.Namespace) -> int:
     from bench.summary_table import format_run_summary
     from bench.torch_runtime import resolve_device
     from models.cli_args import load_model_from_args
+    from models.ensemble import ensemble_model
 
-    names = model_names(args.checkpoints, args.name)
+    if args.ensemble:
+        if len(args.name) > 1:
+            raise BenchError(f"an ensemble is one model: give one --name, not {len(args.name)}")
+        groups = [list(args.checkpoints)]
+        names = model_names(["+".join(default_name(c) for c in args.checkpoints)], args.name)
+    else:
+        groups = [[checkpoint] for checkpoint in args.checkpoints]
+        names = model_names(args.checkpoints, args.name)
     adversarial = AdversarialConfig(parse_attacks(args.adv), parse_eps(args.adv_eps), args.adv_n, args.adv_seed)
     bootstrap = BootstrapConfig(args.bootstrap_resamples, args.bootstrap_seed)
     device = resolve_device(args.device)
@@ -99,8 +123,9 @@ def run(args: argparse.Namespace) -> int:
     )
     kd.preload()
     records = []
-    for checkpoint, name in zip(args.checkpoints, names, strict=True):
-        loaded = load_model_from_args(checkpoint, args, device=str(device))
+    for group, name in zip(groups, names, strict=True):
+        members = [load_model_from_args(checkpoint, args, device=str(device)) for checkpoint in group]
+        loaded = ensemble_model(members, args.ensemble_combine) if args.ensemble else members[0]
         record = score_model(loaded, name, sets, results, options, kd)
         path = write_record(results, record)
         records.append(record)
