@@ -120,7 +120,10 @@ def shape_bias_figure(records: Sequence[RunRecord]) -> Figure | None:
     figure = Figure(figsize=(6.5, 4.6), layout="constrained")
     ax = figure.add_subplot()
     ax.axhline(0.5, color="0.35", linestyle="--", linewidth=0.9, label="0.5: shape = texture")
-    for index, record, clean, shape in points:
+    # labels alternate above/below in order of shape bias, so models with close values do not write over each other
+    by_height = sorted(range(len(points)), key=lambda i: -points[i][3].value)
+    below = {point for rank, point in enumerate(by_height) if rank % 2 == 1}
+    for position, (index, record, clean, shape) in enumerate(points):
         colour = _colour(index)
         x, y = clean.value * 100, shape.value
         ax.errorbar(
@@ -136,7 +139,14 @@ def shape_bias_figure(records: Sequence[RunRecord]) -> Figure | None:
         ax.scatter(
             [x], [y], s=55, color=colour, edgecolor="black", linewidth=0.6, label=_label(record, ordered), zorder=3
         )
-        ax.annotate(record.model, (x, y), xytext=(6, 5), textcoords="offset points", fontsize=8)
+        ax.annotate(
+            record.model,
+            (x, y),
+            xytext=(6, -12 if position in below else 5),
+            textcoords="offset points",
+            fontsize=8,
+            bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+        )
     xs = [clean.value * 100 for _, _, clean, _ in points]
     ax.set_xlim(max(0.0, min(xs) - 8), min(100.0, max(xs) + 8))
     ax.set_ylim(0, 1)
