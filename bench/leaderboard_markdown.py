@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.leaderboard import display_order, kd_roles, records_by_source, set_rank
-from bench.run_record import MetricRow, RunRecord
+from bench.run_record import MetricRow, RunRecord, format_row
 
 NOT_SIGNIFICANT_VS_BASELINE = "†"
 NOT_SIGNIFICANT_VS_TEACHER = "‡"
@@ -98,14 +98,8 @@ def source_section(records: Sequence[RunRecord], images: Sequence[tuple[str, str
 
 
 def format_interval(row: MetricRow | None, percent: bool = False) -> str:
-    """``0.83 [0.80, 0.86]`` (two decimals) or ``91.2 [90.1, 92.3]`` (percent, one decimal); ``-`` if absent."""
-    if row is None:
-        return MISSING
-    scale, digits = (100.0, 1) if percent else (1.0, 2)
-    text = f"{row.value * scale:.{digits}f}"
-    if row.ci_low is not None and row.ci_high is not None:
-        text += f" [{row.ci_low * scale:.{digits}f}, {row.ci_high * scale:.{digits}f}]"
-    return text
+    """A table cell: ``0.83 [0.80, 0.86]`` (two decimals) or ``91.2 [90.1, 92.3]`` (percent); ``-`` if absent."""
+    return format_row(row, percent, digits=2)
 
 
 def not_significant(row: MetricRow | None) -> bool:

@@ -16,9 +16,7 @@ Every file is written atomically; an entry missing any of its files is a miss.
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,16 +25,11 @@ import numpy as np
 
 from bench.atomic_io import ensure_writable_dir, write_bytes_atomic
 from bench.errors import BenchError
-from bench.provenance import sha256_file
+from bench.provenance import sha256_file, sha256_json
 
 CACHE_DIR = "cache"
 KEY_DIGITS = 16
 LABEL_ARRAYS = ("labels", "shape_label", "texture_label")
-
-
-def digest(value: Any) -> str:
-    """sha256 of a JSON-serialisable value (keys sorted), the identity of settings dictionaries."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
 class LogitsCache:
@@ -48,7 +41,7 @@ class LogitsCache:
 
     @classmethod
     def for_model(cls, results: Path, checkpoint_sha256: str, spec: Mapping[str, Any]) -> LogitsCache:
-        name = f"{checkpoint_sha256[:KEY_DIGITS]}-{digest(dict(spec))[:8]}"
+        name = f"{checkpoint_sha256[:KEY_DIGITS]}-{sha256_json(dict(spec))[:8]}"
         return cls(results, Path(CACHE_DIR) / name)
 
     @property

@@ -16,8 +16,9 @@ import numpy as np
 
 from bench.adversarial_settings import AttackName, eps_label
 from bench.errors import BenchError
-from bench.logits_cache import LABEL_ARRAYS, LogitsCache, digest
+from bench.logits_cache import LABEL_ARRAYS, LogitsCache
 from bench.outcomes import ADVERSARIAL_PREFIX, CLEAN, SetOutcome
+from bench.provenance import sha256_json
 from bench.run_record import RunRecord
 from datasets_gen.store import Severity, StoredSet
 
@@ -80,19 +81,19 @@ def adversarial_entry(
         "eps": [float(e) for e in eps],
         "n": len(indices),
         "clean_sha256": clean_sha256,
-        "indices_sha256": digest(np.asarray(indices).tolist()),
+        "indices_sha256": sha256_json(np.asarray(indices).tolist()),
         "batch_size": int(batch_size),
     }
 
 
 def adversarial_key(entry: Mapping[str, Any], eps: float) -> str:
     """Cache key of one eps level: every setting, the batch size included (it orders the random draws)."""
-    return digest({**{k: v for k, v in entry.items() if k not in ("cache", "eps")}, "eps": float(eps)})
+    return sha256_json({**{k: v for k, v in entry.items() if k not in ("cache", "eps")}, "eps": float(eps)})
 
 
 def adversarial_images_key(entry: Mapping[str, Any]) -> str:
     """Identity of the attack as a pseudo-set: two runs compare image by image when these keys match."""
-    return digest({k: v for k, v in entry.items() if k not in ("cache", "batch_size")})
+    return sha256_json({k: v for k, v in entry.items() if k not in ("cache", "batch_size")})
 
 
 def adversarial_outcome(name: str, entry: Mapping[str, Any], levels: list[Mapping[str, np.ndarray]]) -> SetOutcome:

@@ -28,6 +28,7 @@ from bench.atomic_io import is_temporary, write_text_atomic
 
 FORMAT_VERSION = 1
 RUNS_DIR = "runs"
+DEFAULT_RESULTS = Path("results")  # where score writes and leaderboard, check and rescore read
 RECORD_SUFFIX = ".json"
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._+-]+")
 
@@ -72,6 +73,17 @@ class MetricRow:
             ci_high=None if data.get("ci_high") is None else _number(data["ci_high"]),
             n=int(data["n"]),
         )
+
+
+def format_row(row: MetricRow | None, percent: bool = False, digits: int = 2) -> str:
+    """``0.83 [0.80, 0.86]`` (``digits`` decimals) or ``83.5 [80.0, 86.5]`` (percent, one decimal); ``-`` if absent."""
+    if row is None:
+        return "-"
+    scale, digits = (100.0, 1) if percent else (1.0, digits)
+    text = f"{row.value * scale:.{digits}f}"
+    if row.ci_low is not None and row.ci_high is not None:
+        text += f" [{row.ci_low * scale:.{digits}f}, {row.ci_high * scale:.{digits}f}]"
+    return text
 
 
 @dataclass(frozen=True)

@@ -85,7 +85,7 @@ def score_model(
     scoring = {
         "device": str(engine.device),
         "batch_size": options.engine.batch,
-        "amp": _amp_label(engine),
+        "amp": None if engine.amp_dtype is None else str(engine.amp_dtype).removeprefix("torch."),
         "cpu_threads": engine.cpu_thread_count,
         "bootstrap_resamples": options.bootstrap.resamples,
         "bootstrap_seed": options.bootstrap.seed,
@@ -168,9 +168,3 @@ def _adversarial_outcomes(
 
 def _label_arrays(stored: StoredSet) -> dict[str, np.ndarray]:
     return {name: np.asarray(stored.arrays[name]) for name in LABEL_ARRAYS if name in stored.arrays}
-
-
-def _amp_label(engine: ForwardEngine) -> str | None:
-    if engine.device.type != "cuda" or not engine.config.amp:
-        return None
-    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"

@@ -108,11 +108,16 @@ class ForwardEngine:
                 timings[count] = min(_seconds(self.forward, sample) for _ in range(CALIBRATION_PASSES))
         return min(timings, key=timings.__getitem__)
 
-    def autocast(self) -> contextlib.AbstractContextManager[None]:
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        """The autocast dtype on CUDA with AMP on (bf16 where supported, else fp16); None: float32 throughout."""
         if self.device.type != "cuda" or not self.config.amp:
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    def autocast(self) -> contextlib.AbstractContextManager[None]:
+        dtype = self.amp_dtype
+        return contextlib.nullcontext() if dtype is None else torch.autocast("cuda", dtype=dtype)
 
     def to_input(self, batch: np.ndarray) -> torch.Tensor:
         """uint8 (n, H, W, 3) -> float32 (n, 3, H, W) in [0, 1] on the device, channels-last."""

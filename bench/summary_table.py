@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from bench.run_record import MetricRow, RunRecord
+from bench.run_record import MetricRow, RunRecord, format_row
 
 _MAIN = ("accuracy", "bias_ratio")
 _SHORT_NAMES = {
@@ -23,14 +23,8 @@ _SHORT_NAMES = {
 
 
 def format_value(row: MetricRow | None, percent: bool = False) -> str:
-    """``81.2 [78.9, 83.5]`` (percent) or ``0.558 [0.52, 0.60]``; ``-`` for a missing row."""
-    if row is None:
-        return "-"
-    scale, digits = (100.0, 1) if percent else (1.0, 3)
-    text = f"{row.value * scale:.{digits}f}"
-    if row.ci_low is not None and row.ci_high is not None:
-        text += f" [{row.ci_low * scale:.{digits}f}, {row.ci_high * scale:.{digits}f}]"
-    return text
+    """``81.2 [78.9, 83.5]`` (percent) or ``0.558 [0.520, 0.600]``; ``-`` for a missing row."""
+    return format_row(row, percent, digits=3)
 
 
 def format_run_summary(record: RunRecord) -> str:

@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -42,16 +43,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from anywhere: import this checkout's packages first
 SHARED = REPO.parent / "shared"
 DEFAULT_SOURCE = f"npz:{SHARED / 'data' / 'cifar10-jpeg' / 'test.npz'}"
-CHECKPOINTS = SHARED / "checkpoints" / "akamaster"
-# akamaster CIFAR ResNets: option-A shortcuts, ImageNet normalisation (see ../shared/checkpoints/README.md)
-MODEL_FLAGS = {depth: ["--arch", f"resnet{depth}_a", "--preset", "imagenet"] for depth in (20, 32, 44, 56)}
+# The zoo's akamaster ResNets (architecture, ImageNet normalisation and sha256 pinned there), read from the
+# shared copies unless LIBKD_BENCH_ZOO_DIR names another mirror.
+os.environ.setdefault("LIBKD_BENCH_ZOO_DIR", str(SHARED / "checkpoints" / "akamaster"))
 
 
-def checkpoint(depth: int) -> Path:
-    found = sorted(CHECKPOINTS.glob(f"resnet{depth}-*.th"))
-    if not found:
-        raise SystemExit(f"no akamaster resnet{depth} checkpoint under {CHECKPOINTS}")
-    return found[0]
+def checkpoint(depth: int) -> str:
+    return f"zoo:akamaster-resnet{depth}"
 
 
 def best_of(repeat: int, action: Any) -> tuple[float, Any]:
@@ -175,7 +173,7 @@ def engine_input_only(sets_dir: Path, batch: int) -> int:
     return seen
 
 
-def peak_memory_mb(ckpt: Path, flags: list[str], sets_dir: Path, results: Path, batch: int) -> float:
+def peak_memory_mb(ckpt: str, sets_dir: Path, results: Path, batch: int) -> float:
     """Peak RSS (MB) of a child process running a full ``score`` (default attacks included)."""
     code = (
         "import resource, sys\n"
@@ -184,7 +182,7 @@ def peak_memory_mb(ckpt: Path, flags: list[str], sets_dir: Path, results: Path, 
         "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
         "sys.exit(code)\n"
     )
-    args = ["score", str(ckpt), *flags, "--sets-dir", str(sets_dir), "--results", str(results)]
+    args = ["score", ckpt, "--sets-dir", str(sets_dir), "--results", str(results)]
     args += ["--batch-size", str(batch), "--recompute", "--no-progress", "--json"]
     command = [sys.executable, "-c", code, *args]
     out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True).stdout
@@ -205,13 +203,13 @@ def prepare_sets(args: argparse.Namespace, scratch: Path) -> Path:
 
 def measure_model(depth: int, sets: Any, folders: list[Path], scratch: Path, args: argparse.Namespace) -> dict:
     """Every figure of one akamaster ResNet (see the module docstring)."""
-    from models import SpecOverrides, load_model
+    from models import load_model
 
-    ckpt, flags, batch, repeat = checkpoint(depth), MODEL_FLAGS[depth], args.batch_size, args.repeat
+    ckpt, batch, repeat = checkpoint(depth), args.batch_size, args.repeat
     results = scratch / f"results-{depth}"
-    score_args = ["score", str(ckpt), *flags, "--sets-dir", str(sets.root), "--results", str(results)]
+    score_args = ["score", ckpt, "--sets-dir", str(sets.root), "--results", str(results)]
     score_args += ["--batch-size", str(batch), "--adv", "none", "--recompute", "--no-progress", "--json"]
-    module = load_model(ckpt, overrides=SpecOverrides(arch=f"resnet{depth}_a", preset="imagenet")).module
+    module = load_model(ckpt).module
     clean, total = sets.clean.images[0], sets.total_images
     row: dict[str, Any] = {}
     runs: dict[str, list[float]] = {"bare_s": [], "score_s": [], "bare_cl_s": []}
@@ -248,7 +246,7 @@ def measure_model(depth: int, sets: Any, folders: list[Path], scratch: Path, arg
         row["png_clean_accuracy"] = correct / seen
         row["png_vs_score"] = row["png_s"] / row["score_s"]
     if not args.no_memory and depth == min(int(d) for d in args.models.split(",")):
-        row["peak_rss_mb"] = peak_memory_mb(ckpt, flags, sets.root, scratch / "memory", batch)
+        row["peak_rss_mb"] = peak_memory_mb(ckpt, sets.root, scratch / "memory", batch)
     return row
 
 

@@ -24,7 +24,7 @@ from bench.provenance import library_versions
 from datasets_gen.registry import Batch, Derived, GeneratorEntry, get_generator, linked_backends, with_prerequisites
 from datasets_gen.seeding import SetSeed
 from datasets_gen.sources import Split
-from datasets_gen.store import SetDraft, SetManifest, SetStore, Severity, StoredSet
+from datasets_gen.store import SetDraft, SetManifest, SetStore, Severity
 
 CHUNK_SIZE = 256
 CLEAN = "clean"
@@ -96,9 +96,12 @@ def plan_set(name: str, seed: int, parameters: Mapping[str, Any] | None = None, 
     if backend is not None and backend not in entry.backends:
         choices = ", ".join(entry.backends) or "none (it has a single implementation)"
         raise BenchError(f"set {name} has no backend {backend!r}; choose from {choices}")
+    merged = {**entry.defaults, **(parameters or {})}
+    if entry.config is not None:
+        entry.config(**merged)  # range checks now, not in a worker after the prerequisites were built
     chosen_backend = backend or (entry.backends[0] if entry.backends else None)
     resources = entry.resources(chosen_backend) if entry.resources and chosen_backend else {}
-    return SetPlan(entry, {**entry.defaults, **(parameters or {})}, chosen_backend, int(seed), dict(resources))
+    return SetPlan(entry, merged, chosen_backend, int(seed), dict(resources))
 
 
 def plan_sets(
@@ -163,20 +166,26 @@ def _inputs_identity(entry: GeneratorEntry, store: SetStore) -> dict[str, Any]:
     """What a set is made from besides the clean split: each required set's backend, resources and array hashes."""
     identity = {}
     for name in entry.requires:
-        manifest = store.manifest(name)
-        if manifest is None:
-            raise RuntimeError(f"set {name} was not built before the sets that require it")
+        manifest = _manifest(store, name)
         identity[name] = {
             "backend": manifest.backend,
             "resources": dict(manifest.resources),
-            "arrays": {array: record.sha256 for array, record in manifest.arrays.items()},
+            "arrays": manifest.array_hashes(),
         }
     return identity
 
 
+def _manifest(store: SetStore, name: str) -> SetManifest:
+    """The manifest of a prerequisite that ``build_sets`` built (or reused) before the set that requires it."""
+    manifest = store.manifest(name)
+    if manifest is None:
+        raise RuntimeError(f"set {name} was not built before the sets that require it")
+    return manifest
+
+
 def _build_one(
     plan: SetPlan, manifest: SetManifest, split: Split, store: SetStore, pool: _WorkerPool, progress: bool
-) -> StoredSet:
+) -> None:
     entry = plan.entry
     n = len(split.labels)
     if entry.name == CLEAN:
@@ -184,12 +193,12 @@ def _build_one(
             draft.put("images", split.images[None])
             draft.put("labels", split.labels)
             draft.finish(manifest)
-        return store.load(CLEAN, verify=False)
-    clean = store.load(CLEAN, verify=False)
+        return
+    clean = store.path(CLEAN)
     inputs = {
         f"{name}/{array}": store.path(name) / record.file
         for name in entry.requires
-        for array, record in store.load(name, verify=False).manifest.arrays.items()
+        for array, record in _manifest(store, name).arrays.items()
     }
     jobs = [
         _ChunkJob(
@@ -200,8 +209,8 @@ def _build_one(
             value,
             start,
             min(start + CHUNK_SIZE, n),
-            clean.path / "images.npy",
-            clean.path / "labels.npy",
+            clean / "images.npy",
+            clean / "labels.npy",
             inputs,
             plan.backend,
         )
@@ -220,7 +229,6 @@ def _build_one(
             bar.update(job.stop - job.start)
         writer.check_complete()
         draft.finish(manifest)
-    return store.load(entry.name, verify=False)
 
 
 class _WorkerPool:

@@ -21,17 +21,16 @@ from urllib.parse import urlparse
 
 from bench.errors import BenchError
 from bench.provenance import sha256_file
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from models.spec import PRESET_STATS, Preset
 
 
 def imagenet_normalize(x: Any) -> Any:
     """``x`` (n, 3, H, W) in [0, 1] normalised with the ImageNet statistics both pretrained networks expect."""
     import torch
 
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    imagenet_mean, imagenet_std = PRESET_STATS[Preset.IMAGENET]
+    mean = torch.tensor(imagenet_mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(imagenet_std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     return (x - mean) / std
 
 

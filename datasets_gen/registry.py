@@ -95,6 +95,8 @@ class GeneratorEntry:
             either chooses it for both, so sets drawn from one shared input can never disagree about it.
         resources: ``resources(backend)`` -> the identity of the files that backend loads (weights file and its
             sha256), recorded in the manifest; raises BenchError naming a missing file. Called once when planning.
+        config: called with the set's parameters when planning (a frozen config class); raises BenchError for a
+            value out of range, so a bad parameter fails before anything is built.
     """
 
     name: str
@@ -109,6 +111,7 @@ class GeneratorEntry:
     backends: tuple[str, ...] = ()
     backend_of: str | None = None
     resources: Callable[[str], Mapping[str, Any]] | None = None
+    config: Callable[..., object] | None = None
 
     @property
     def levels(self) -> tuple[Any, ...]:
@@ -132,6 +135,7 @@ def register_generator(
     backends: tuple[str, ...] = (),
     backend_of: str | None = None,
     resources: Callable[[str], Mapping[str, Any]] | None = None,
+    config: Callable[..., object] | None = None,
 ) -> Callable[[GeneratorFn], GeneratorFn]:
     """Register ``fn`` as the generator of set ``name``."""
 
@@ -155,6 +159,7 @@ def register_generator(
             backends=tuple(backends),
             backend_of=backend_of,
             resources=resources,
+            config=config,
         )
         return fn
 
@@ -242,3 +247,12 @@ def linked_backends(names: Sequence[str], requested: Mapping[str, str | None]) -
         default = group.backends[0] if group.backends else None
         resolved[name] = chosen[group.name][0] if group.name in chosen else default
     return resolved
+
+
+def check_ranges(what: str, config: object, checks: Mapping[str, bool]) -> None:
+    """Raise a one-line BenchError for the first parameter of ``config`` whose check is False."""
+    for name, ok in checks.items():
+        if not ok:
+            raise BenchError(
+                f"{what} parameter {name}={getattr(config, name)!r} is out of range; see libkd-bench list-sets"
+            )

@@ -70,6 +70,10 @@ class SetManifest:
     inputs: Mapping[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
+    def array_hashes(self) -> dict[str, str]:
+        """sha256 of every array file, by array name: what a set made from this one records as its input."""
+        return {array: record.sha256 for array, record in self.arrays.items()}
+
     def recipe(self) -> dict[str, Any]:
         """Everything that decides the set's content; equal recipes give byte-identical sets."""
         data = self.to_json()
@@ -226,7 +230,7 @@ class SetStore:
         """Refuse a set whose input sets in this store are no longer the ones it was made from."""
         for required, identity in manifest.inputs.items():
             current = self.manifest(required)
-            hashes = {array: record.sha256 for array, record in current.arrays.items()} if current else None
+            hashes = current.array_hashes() if current else None
             if hashes is not None and hashes != identity.get("arrays"):
                 raise BenchError(
                     f"set {name} was made from another version of set {required} than the one in {self.root}; "

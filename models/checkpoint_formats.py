@@ -59,7 +59,6 @@ class CheckpointFile:
         format: how the file was written.
         content: the unpickled object (a mapping, a module...), or the tensor dict of safetensors/TorchScript.
         header: safetensors' ``__metadata__`` strings (empty for other formats).
-        unsafe: True when the content could only be read with unsafe unpickling.
     """
 
     path: Path
@@ -68,7 +67,6 @@ class CheckpointFile:
     format: CheckpointFormat
     content: Any
     header: Mapping[str, str] = field(default_factory=dict)
-    unsafe: bool = False
 
 
 def sniff_format(data: bytes, path: Path) -> CheckpointFormat:
@@ -139,13 +137,13 @@ def _refusal(path: Path, exc: pickle.UnpicklingError) -> BenchError:
     )
 
 
-def _torch_load(data: bytes, path: Path, unsafe_pickle: bool) -> tuple[Any, bool]:
-    """Unpickle a torch.save file; returns (object, whether unsafe unpickling was needed)."""
+def _torch_load(data: bytes, path: Path, unsafe_pickle: bool) -> Any:
+    """Unpickle a torch.save file: weights-only, or with arbitrary code when ``unsafe_pickle`` allows it (warns)."""
     import torch
 
     try:
         with _quiet_torch_loading(), torch.serialization.safe_globals(_safe_globals()):
-            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True), False
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         refusal = _refusal(path, exc)
         if not unsafe_pickle:
@@ -157,7 +155,7 @@ def _torch_load(data: bytes, path: Path, unsafe_pickle: bool) -> tuple[Any, bool
         f"unpickling {path} with arbitrary code allowed (--unsafe-pickle): {refusal}", UnsafePickleWarning, stacklevel=3
     )
     with _quiet_torch_loading():
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False), True
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
 
 
 def _safetensors_load(data: bytes, path: Path) -> tuple[dict[str, Any], dict[str, str]]:
@@ -198,13 +196,12 @@ def read_checkpoint_file(path: str | Path, *, unsafe_pickle: bool = False) -> Ch
         raise BenchError(f"cannot read checkpoint {path}: {exc.strerror}") from None
     fmt = sniff_format(data, path)
     header: dict[str, str] = {}
-    unsafe = False
     if fmt is CheckpointFormat.SAFETENSORS:
         content, header = _safetensors_load(data, path)
     elif fmt is CheckpointFormat.TORCHSCRIPT:
         content = _torchscript_weights(data, path)
     else:
-        content, unsafe = _torch_load(data, path, unsafe_pickle)
+        content = _torch_load(data, path, unsafe_pickle)
     return CheckpointFile(
         path=path,
         sha256=hashlib.sha256(data).hexdigest(),
@@ -212,5 +209,4 @@ def read_checkpoint_file(path: str | Path, *, unsafe_pickle: bool = False) -> Ch
         format=fmt,
         content=content,
         header=header,
-        unsafe=unsafe,
     )

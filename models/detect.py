@@ -108,7 +108,7 @@ def detect_architecture(
     """
     options = dict(options or {})
     load_all_entry_points()
-    entries = [e for e in registered_entries() if e.detectable]
+    entries = registered_entries()
     for prefix, weights in reversed(layouts):
         shapes = shapes_of(weights)
         found = [m for e in entries if e.infer_kwargs is None and (m := _fit(e, shapes, options, num_classes))]
@@ -127,7 +127,7 @@ def closest_architecture(shapes: Shapes) -> str | None:
     best, best_score = None, 0.5
     keys = set(shapes)
     for entry in registered_entries():
-        if not entry.detectable or entry.infer_kwargs is not None:
+        if entry.infer_kwargs is not None:
             continue
         try:
             expected = set(signature(entry, DEFAULT_NUM_CLASSES).shapes)

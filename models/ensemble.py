@@ -14,17 +14,16 @@ checkpoint and spec records are kept under ``checkpoint.metadata.members``.
 from __future__ import annotations
 
 import enum
-import hashlib
-import json
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from bench.errors import BenchError
+from bench.provenance import sha256_json
 from models.checkpoints import CheckpointInfo
 from models.loading import LoadedModel
-from models.spec import PRESET_STATS, ModelSpec, Preset
+from models.spec import PRESET_STATS, ModelSpec, Preset, enum_member
 
 ENSEMBLE_FORMAT = "ensemble"
 
@@ -55,7 +54,7 @@ class EnsembleClassifier(nn.Module):
 
 def ensemble_model(members: Sequence[LoadedModel], combine: Combine | str = Combine.MEAN_LOGITS) -> LoadedModel:
     """One :class:`LoadedModel` whose logits combine ``members``' (at least two, same class count, same device)."""
-    combine = _combine(combine)
+    combine = enum_member(Combine, combine, "ensemble combination")
     if len(members) < 2:
         raise BenchError(f"an ensemble needs at least two checkpoints, got {len(members)}; drop --ensemble for one")
     classes = {member.spec.num_classes for member in members}
@@ -64,7 +63,7 @@ def ensemble_model(members: Sequence[LoadedModel], combine: Combine | str = Comb
         raise BenchError(f"ensemble members disagree on the number of classes ({counts}); ensemble like with like")
     described = [{"checkpoint": m.checkpoint.to_json(), "spec": m.spec.to_json()} for m in members]
     identity = [(d["checkpoint"]["sha256"], d["spec"]) for d in described]
-    digest = hashlib.sha256(json.dumps([combine.value, identity], sort_keys=True).encode()).hexdigest()
+    digest = sha256_json([combine.value, identity])
     mean, std = PRESET_STATS[Preset.NONE]  # each member normalises its own input
     spec = ModelSpec(
         arch="+".join(m.spec.arch for m in members),
@@ -88,11 +87,3 @@ def ensemble_model(members: Sequence[LoadedModel], combine: Combine | str = Comb
         num_parameters=sum(m.num_parameters for m in members),
         arch_detected=all(m.arch_detected for m in members),
     )
-
-
-def _combine(value: Combine | str) -> Combine:
-    try:
-        return Combine(value)
-    except ValueError:
-        known = ", ".join(c.value for c in Combine)
-        raise BenchError(f"unknown ensemble combination {value!r}; known: {known}") from None

@@ -41,7 +41,6 @@ class ArchitectureEntry:
         infer_kwargs: for a parametric family (``vit_cifar``, ``wrn``): reads builder keyword arguments from
             checkpoint shapes and the caller's options, or returns None when the shapes are not of this family.
             Detection tries parametric entries only when no fixed entry fits.
-        detectable: False for entries detection must not guess (timm models).
     """
 
     name: str
@@ -53,7 +52,6 @@ class ArchitectureEntry:
     defaults: SpecOverrides = field(default_factory=SpecOverrides)
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     infer_kwargs: KwargsInference | None = None
-    detectable: bool = True
 
     def build(self, num_classes: int, **kwargs: Any) -> Any:
         """A new network with random weights (on the current default device)."""

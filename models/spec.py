@@ -52,7 +52,8 @@ class Interpolation(str, enum.Enum):
     NEAREST = "nearest"
 
 
-def _enum(kind: type[enum.Enum], value: Any, what: str) -> Any:
+def enum_member(kind: type[enum.Enum], value: Any, what: str) -> Any:
+    """``kind(value)``, or a one-line BenchError naming ``what`` and the known values."""
     try:
         return kind(value)
     except ValueError:
@@ -116,7 +117,7 @@ class ModelSpec:
             raise BenchError("a model spec needs an architecture name")
         _integer(self.num_classes, "num_classes", 2)
         _integer(self.input_size, "input_size", 1)
-        preset = None if self.preset is None else _enum(Preset, self.preset, "normalisation preset")
+        preset = None if self.preset is None else enum_member(Preset, self.preset, "normalisation preset")
         mean, std = _triple(self.mean, "mean"), _triple(self.std, "std")
         if min(std) <= 0:
             raise BenchError(f"std must be positive in every channel, got {std}")
@@ -125,7 +126,7 @@ class ModelSpec:
         object.__setattr__(self, "preset", preset)
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "std", std)
-        object.__setattr__(self, "interpolation", _enum(Interpolation, self.interpolation, "interpolation"))
+        object.__setattr__(self, "interpolation", enum_member(Interpolation, self.interpolation, "interpolation"))
         object.__setattr__(self, "arch_kwargs", _arch_kwargs(self.arch_kwargs))
 
     def to_json(self) -> dict[str, Any]:
@@ -162,9 +163,9 @@ class SpecOverrides:
 
     def __post_init__(self) -> None:
         if self.preset is not None:
-            object.__setattr__(self, "preset", _enum(Preset, self.preset, "normalisation preset"))
+            object.__setattr__(self, "preset", enum_member(Preset, self.preset, "normalisation preset"))
         if self.interpolation is not None:
-            object.__setattr__(self, "interpolation", _enum(Interpolation, self.interpolation, "interpolation"))
+            object.__setattr__(self, "interpolation", enum_member(Interpolation, self.interpolation, "interpolation"))
         if (self.mean is None) != (self.std is None):
             raise BenchError("give mean and std together (or a preset)")
         if self.mean is not None:

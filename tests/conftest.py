@@ -11,6 +11,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SHARED_TEST_NPZ = SHARED / "data" / "cifar10-jpeg" / "test.npz"
 SHARED_CHECKPOINTS = SHARED / "checkpoints" / "akamaster"
+RESNET20 = SHARED_CHECKPOINTS / "resnet20-12fca82f.th"
+RESNET32 = SHARED_CHECKPOINTS / "resnet32-d509ac18.th"
 
 
 def synthetic_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,10 +13,8 @@ import torch
 from torch import nn
 
 from bench.errors import BenchError
-from datasets_gen.build import build_sets, plan_sets
 from datasets_gen.registry import Batch, get_generator
 from datasets_gen.seeding import SetSeed
-from datasets_gen.sources import load_source
 from datasets_gen.store import SetStore, Severity
 
 
@@ -71,14 +68,6 @@ class FakeLoaded:
 def tiny_loaded(seed: int = 0) -> FakeLoaded:
     """A TinyNet whose checkpoint hash, like a real file's, differs for every seed."""
     return FakeLoaded(TinyNet(seed), checkpoint=FakeCheckpoint(hashlib.sha256(f"tiny-{seed}".encode()).hexdigest()))
-
-
-def build_store(root: Path, npz: Path, names: Sequence[str], limit: int | None = None) -> SetStore:
-    """Generate ``clean`` and ``names`` from an npz source with the real generators (one worker)."""
-    store = SetStore(root)
-    split = load_source(f"npz:{npz}", limit=limit)
-    build_sets(plan_sets(list(names), 0, {}, {}), split, store, workers=1, progress=False)
-    return store
 
 
 def write_levels_variant(store: SetStore, name: str, values: Sequence[Any]) -> None:

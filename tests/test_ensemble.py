@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from cli_helpers import assert_one_line_error, run_cli
-from conftest import SHARED_CHECKPOINTS, SHARED_TEST_NPZ
+from conftest import RESNET20, RESNET32, SHARED_CHECKPOINTS, SHARED_TEST_NPZ
 from torch import nn
 
 from bench.errors import BenchError
@@ -18,9 +18,6 @@ from models.checkpoints import CheckpointInfo
 from models.ensemble import Combine, EnsembleClassifier, ensemble_model
 from models.loading import LoadedModel
 from models.spec import ModelSpec, Preset
-
-RESNET20 = SHARED_CHECKPOINTS / "resnet20-12fca82f.th"
-RESNET32 = SHARED_CHECKPOINTS / "resnet32-d509ac18.th"
 
 
 class FixedLogits(nn.Module):

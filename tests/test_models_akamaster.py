@@ -12,15 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_CHECKPOINTS, SHARED_TEST_NPZ
 
 from bench.cli import main
 from bench.scoring import EngineConfig, ForwardEngine
 from models.loading import LoadedModel, load_model
 from models.spec import PRESET_STATS, Preset
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
-CHECKPOINTS = SHARED / "checkpoints" / "akamaster"
-TEST_NPZ = SHARED / "data" / "cifar10-jpeg" / "test.npz"
 # depth: (file, parameters as counted by akamaster's test(), best_prec1 stored in the file)
 AKAMASTER = {
     20: ("resnet20-12fca82f.th", 269_722, 91.78),
@@ -33,7 +31,7 @@ pytestmark = pytest.mark.shared
 
 
 def checkpoint(depth: int) -> Path:
-    path = CHECKPOINTS / AKAMASTER[depth][0]
+    path = SHARED_CHECKPOINTS / AKAMASTER[depth][0]
     if not path.is_file():
         pytest.skip(f"shared checkpoint not found at {path}")
     return path
@@ -41,9 +39,9 @@ def checkpoint(depth: int) -> Path:
 
 def accuracy_counts(loaded: LoadedModel, step: int) -> tuple[int, int]:
     """(correct, total) on every ``step``-th image of the shared test split, through the scoring engine."""
-    if not TEST_NPZ.is_file():
-        pytest.skip(f"shared CIFAR-10 copy not found at {TEST_NPZ}")
-    with np.load(TEST_NPZ) as data:
+    if not SHARED_TEST_NPZ.is_file():
+        pytest.skip(f"shared CIFAR-10 copy not found at {SHARED_TEST_NPZ}")
+    with np.load(SHARED_TEST_NPZ) as data:
         images, labels = data["x"][::step], data["y"][::step]
     logits = ForwardEngine(loaded.module, EngineConfig("cpu", batch_size=200)).logits(images)
     return int((logits.argmax(1) == labels).sum()), len(labels)

@@ -8,21 +8,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import assert_one_line_error, run_cli
 
-from bench.cli import main
 from models.cli_args import add_model_arguments, load_model_from_args, overrides_from_args, parse_arch_options
 from models.registry import create_architecture
 from models.spec import Preset
 
 
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_list_models_shows_every_family_and_the_zoo(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["list-models"], capsys)
+    code, out, _ = run_cli(["list-models"], capsys)
     assert code == 0
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
     assert rows["resnet20_a"][1:5] == ["cifar_resnet_a", "0.27M", "imagenet", "32"]
@@ -31,17 +25,17 @@ def test_list_models_shows_every_family_and_the_zoo(capsys: pytest.CaptureFixtur
 
 
 def test_list_models_filters_and_refuses_an_empty_match(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["list-models", "wrn_*"], capsys)
+    code, out, _ = run_cli(["list-models", "wrn_*"], capsys)
     names = [line.split()[0] for line in out.splitlines()[1:] if not line.startswith("timm:")]
     assert (code, names) == (0, ["wrn_16_1", "wrn_16_2", "wrn_28_10", "wrn_40_1", "wrn_40_2"])
-    code, out, err = run(["list-models", "resnet9*"], capsys)
+    code, out, err = run_cli(["list-models", "resnet9*"], capsys)
     assert (code, out) == (2, "")
     assert err.count("\n") == 1
     assert "no architecture matches 'resnet9*'" in err
 
 
 def test_list_models_lists_timm_models(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["list-models", "timm:deit_tiny_*"], capsys)
+    code, out, _ = run_cli(["list-models", "timm:deit_tiny_*"], capsys)
     assert code == 0
     assert "timm:deit_tiny_distilled_patch16_224" in out.split()
 
@@ -50,7 +44,7 @@ def test_inspect_text_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str
     network = create_architecture("wrn", 100, depth=10, widen_factor=2)
     path = tmp_path / "wrn.pth"
     torch.save({"net": {f"module.{k}": v for k, v in network.state_dict().items()}, "epoch": 199}, path)
-    code, out, _ = run(["inspect", str(path)], capsys)
+    code, out, _ = run_cli(["inspect", str(path)], capsys)
     assert code == 0
     fields = dict(line.split(None, 1) for line in out.splitlines())
     assert fields["format"] == "torch-zip"
@@ -59,7 +53,7 @@ def test_inspect_text_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert fields["parameters"] == f"{sum(p.numel() for p in network.parameters()):,}"
     assert fields["input"] == "preset cifar10; 32x32 (bilinear resize)"
     assert fields["metadata.epoch"] == "199"
-    code, out, _ = run(["inspect", str(path), "--json", "--preset", "cifar100"], capsys)
+    code, out, _ = run_cli(["inspect", str(path), "--json", "--preset", "cifar100"], capsys)
     report = json.loads(out)
     assert (code, report["architecture"], report["arch_detected"]) == (0, "wrn", True)
     assert report["spec"]["arch_kwargs"] == {"depth": 10, "widen_factor": 2}
@@ -73,11 +67,11 @@ def test_inspect_reports_an_undetected_architecture_without_failing(
 ) -> None:
     path = tmp_path / "vit.pth"
     torch.save(create_architecture("vit_cifar", 10, depth=2, embed_dim=64, num_heads=4).state_dict(), path)
-    code, out, _ = run(["inspect", str(path)], capsys)
+    code, out, _ = run_cli(["inspect", str(path)], capsys)
     assert code == 0
     assert "not detected: the checkpoint is a ViT (depth 2, width 64, patch 4)" in out
     assert "parameters" not in out
-    code, out, _ = run(["inspect", str(path), "--arch-option", "num_heads=4"], capsys)
+    code, out, _ = run_cli(["inspect", str(path), "--arch-option", "num_heads=4"], capsys)
     fields = dict(line.split(None, 1) for line in out.splitlines())
     assert code == 0
     assert fields["architecture"] == (
@@ -116,11 +110,9 @@ def bad_checkpoints(tmp_path: Path) -> dict[str, Path]:
 def test_inspect_problems_exit_2_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, flags: list[str], message: str
 ) -> None:
-    code, out, err = run(["inspect", str(bad_checkpoints(tmp_path)[name]), *flags], capsys)
-    assert (code, out) == (2, "")
-    assert err.count("\n") == 1
-    assert message in err
-    assert "Traceback" not in err
+    code, out, err = run_cli(["inspect", str(bad_checkpoints(tmp_path)[name]), *flags], capsys)
+    assert out == ""
+    assert_one_line_error(code, err, message)
 
 
 def parse_model_flags(argv: list[str]) -> argparse.Namespace:

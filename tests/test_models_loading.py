@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO
 
 from bench.errors import BenchError
 from bench.torch_runtime import torch_threads
@@ -18,7 +19,6 @@ from models.registry import create_architecture
 from models.spec import PRESET_STATS, Interpolation, ModelSpec, Preset, SpecOverrides
 from models.wrapped import NormalizedClassifier, select_logits
 
-REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "kd_layer_student.py"
 
 

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import SHARED_CHECKPOINTS
 
 from bench.errors import BenchError
 from models import zoo
 from models.loading import load_model
 from models.registry import create_architecture
 from models.spec import Preset, SpecOverrides
-
-SHARED_AKAMASTER = Path(__file__).resolve().parents[1] / ".." / "shared" / "checkpoints" / "akamaster"
 
 
 @pytest.fixture
@@ -99,10 +98,10 @@ def test_unknown_zoo_names_get_close_matches() -> None:
 @pytest.mark.shared
 @pytest.mark.parametrize("name", sorted(zoo.ZOO))
 def test_the_pinned_hashes_are_those_of_the_published_files(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not SHARED_AKAMASTER.is_dir():
-        pytest.skip(f"shared checkpoints not found at {SHARED_AKAMASTER}")
-    monkeypatch.setenv(zoo.MIRROR_ENV, str(SHARED_AKAMASTER))
+    if not SHARED_CHECKPOINTS.is_dir():
+        pytest.skip(f"shared checkpoints not found at {SHARED_CHECKPOINTS}")
+    monkeypatch.setenv(zoo.MIRROR_ENV, str(SHARED_CHECKPOINTS))
     entry = zoo.ZOO[name]
-    assert zoo.fetch(name) == SHARED_AKAMASTER / entry.filename
+    assert zoo.fetch(name) == SHARED_CHECKPOINTS / entry.filename
     assert entry.url.startswith("https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/")
     assert entry.filename.split("-")[1].startswith(entry.sha256[:8])  # akamaster names files by hash prefix

@@ -14,14 +14,13 @@ import numpy as np
 import pytest
 import torch
 from cli_helpers import assert_one_line_error, run_cli
-from conftest import REPO, SHARED_CHECKPOINTS, SHARED_TEST_NPZ
+from conftest import REPO, RESNET20, SHARED_CHECKPOINTS, SHARED_TEST_NPZ
 
 from bench.atomic_io import is_temporary
 from bench.cli import main
 from bench.run_record import MetricRow, RunRecord, read_record, read_records, write_record
 from datasets_gen.sources import balanced_subset
 
-RESNET20 = SHARED_CHECKPOINTS / "resnet20-12fca82f.th"
 LIMIT = 1000
 needs_shared = pytest.mark.skipif(
     not (RESNET20.is_file() and SHARED_TEST_NPZ.is_file()),

@@ -185,15 +185,3 @@ def test_fcn_end_to_end_with_random_weights(random_fcn: dict[str, Any], tmp_path
         split, tmp_path / "b", ["shape"], backends={"shape": "fcn"}, parameters={"segmentation": {"fcn_size": 64}}
     )
     assert again.load("shape").sha256() == shape.sha256()
-
-
-def test_missing_fcn_weights_is_one_line_naming_file_and_folder(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    with pytest.raises(BenchError) as info:
-        fcn_backend.network_identity()
-    message = str(info.value)
-    assert "\n" not in message
-    assert "fcn_resnet101_coco-7ecb50ca.pth" in message
-    assert str(tmp_path / "torch" / "hub" / "checkpoints") in message

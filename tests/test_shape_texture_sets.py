@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cli_helpers import run_cli
-from conftest import synthetic_images
 from scene_sets import build, object_scenes, split_of
 
 from bench.errors import BenchError
@@ -146,17 +144,6 @@ def test_linked_backends_resolve_both_ways(monkeypatch: pytest.MonkeyPatch) -> N
         assert plans["texture"].backend == "quilt"
     with pytest.raises(BenchError, match="disagree"):
         plan_sets(["shape"], 0, backends={"shape": "fcn", "segmentation": "grabcut"})
-
-
-@pytest.mark.slow
-def test_sets_are_identical_for_any_worker_count(tmp_path: Path) -> None:
-    images, _ = synthetic_images(300, seed=9)  # two chunks
-    labels = np.repeat(np.arange(10), 30)
-    one = build(split_of(images, labels), tmp_path / "one", OUR_SETS, seed=2, workers=1)
-    two = build(split_of(images, labels), tmp_path / "two", OUR_SETS, seed=2, workers=2)
-    for name, array in itertools.product(OUR_SETS, ["images"]):
-        assert one.load(name).sha256(array) == two.load(name).sha256(array), name
-    assert one.load("segmentation").sha256("masks") == two.load("segmentation").sha256("masks")
 
 
 @pytest.mark.shared

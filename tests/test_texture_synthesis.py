@@ -172,15 +172,3 @@ def test_gatys_end_to_end_with_random_weights(random_vgg: Any, monkeypatch: pyte
     again = build(split, tmp_path / "b", names, backends={"texture": "gatys"}, parameters=parameters)
     for name in ["texture", *names]:
         assert again.load(name).sha256() == store.load(name).sha256(), name
-
-
-def test_missing_vgg_weights_is_one_line_naming_file_and_folder(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    with pytest.raises(BenchError) as info:
-        gatys_backend.network_identity()
-    message = str(info.value)
-    assert "\n" not in message
-    assert "vgg19-dcbb9e9d.pth" in message
-    assert str(tmp_path / "torch" / "hub" / "checkpoints") in message

@@ -22,9 +22,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench.run_record import DEFAULT_RESULTS
+
 NAME = "check"
 HELP = "fail (exit 1) when tracked bias metrics regress significantly against a baseline CSV"
-RESULTS_DEFAULT = Path("results")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         from bench.commands.leaderboard import load_records
 
         # As the CSV stores it, so --results and --current on the leaderboard.csv of the same records agree.
-        current = written_long_frame(load_records(args.results or RESULTS_DEFAULT))
+        current = written_long_frame(load_records(args.results or DEFAULT_RESULTS))
     if args.update_baseline:
         write_text_atomic(args.baseline, format_long_csv(current))
         models = current[["model", "source"]].drop_duplicates()

@@ -14,18 +14,17 @@ import sys
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.run_record import RUNS_DIR, RunRecord, read_records
+from bench.run_record import DEFAULT_RESULTS, RUNS_DIR, RunRecord, read_records
 
 NAME = "leaderboard"
 HELP = "write the leaderboard (long CSV, wide Markdown, plots) from the run records"
-RESULTS_DEFAULT = Path("results")
 CSV_NAME = "leaderboard.csv"
 MARKDOWN_NAME = "leaderboard.md"
 PLOT_PREFIXES = ("bias-profile_", "shape-bias-vs-accuracy_", "accuracy-vs-severity_")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results", type=Path, default=RESULTS_DEFAULT, help="results directory (default ./results)")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory (default ./results)")
     parser.add_argument("--out", type=Path, help="output directory (default RESULTS/leaderboard)")
 
 

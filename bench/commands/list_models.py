@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import argparse
 
+from bench.commands import print_columns
+
 NAME = "list-models"
 HELP = "list the registered architectures and zoo checkpoints"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pattern", nargs="?", default="*", metavar="PATTERN", help="shell-style name pattern")
-
-
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        print("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,10 +41,10 @@ def run(args: argparse.Namespace) -> int:
         defaults = entry.defaults
         preset = defaults.preset.value if defaults.preset else "explicit"
         rows.append((name, entry.family, f"{millions:.2f}M", preset, str(defaults.input_size), entry.description))
-    _print_table(("architecture", "family", "params", "preset", "input", "description"), rows)
+    print_columns(("architecture", "family", "params", "preset", "input", "description"), rows)
     print("timm:NAME   any timm model, resized to its input size ('libkd-bench list-models timm:PATTERN' lists them)")
     if args.pattern == "*":
         print()
         zoo_rows = [(f"zoo:{e.name}", e.spec.arch or "-", e.description) for e in ZOO.values()]
-        _print_table(("zoo checkpoint", "architecture", "description"), zoo_rows)
+        print_columns(("zoo checkpoint", "architecture", "description"), zoo_rows)
     return 0

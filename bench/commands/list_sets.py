@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from bench.commands import print_columns
+
 NAME = "list-sets"
 HELP = "list the derived sets, their cues, severities and parameters"
 
@@ -27,9 +29,7 @@ def run(args: argparse.Namespace) -> int:
         backends = ",".join(entry.backends) + (f" (={entry.backend_of})" if entry.backend_of else "") or "-"
         rows.append((name, entry.cue.value, severities, parameters, backends, entry.description))
     header = ("set", "cue", "severities", "parameters", "backends", "construction")
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        print("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    print_columns(header, rows)
     entries = [get_generator(name) for name in list_generators()]
     for root in sorted({entry.backend_of for entry in entries if entry.backend_of}):
         group = ", ".join([root, *(entry.name for entry in entries if entry.backend_of == root)])

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.run_record import DEFAULT_RESULTS
+
 if TYPE_CHECKING:
     from bench.bootstrap import BootstrapConfig
     from bench.reference_runs import KdContext, ReferenceRun
@@ -22,7 +24,7 @@ HELP = "recompute metrics of scored runs from their logits caches"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run id <model>@<source id>, model name, or record path")
-    parser.add_argument("--results", type=Path, default=Path("results"), help="results directory (default ./results)")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory (default ./results)")
     parser.add_argument("--bootstrap-resamples", type=int, help="bootstrap resamples (default: as recorded)")
     parser.add_argument("--bootstrap-seed", type=int, help="bootstrap seed (default: as recorded)")
     parser.add_argument("--json", action="store_true", help="print the rewritten records as JSON instead of tables")

@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.run_record import DEFAULT_RESULTS
 
 NAME = "score"
 HELP = "score checkpoints on the clean split and every derived set"
-RESULTS_DEFAULT = Path("results")
 ZOO_PREFIX = "zoo:"
 
 
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--sets-dir", type=Path, help="set store (default: $LIBKD_BENCH_SETS or ./sets)")
     parser.add_argument("--sets", help="comma-separated sets to score besides clean (default: every set in the store)")
-    parser.add_argument("--results", type=Path, default=RESULTS_DEFAULT, help="results directory (default ./results)")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory (default ./results)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
     parser.add_argument("--batch-size", type=int, help="images per forward pass (default 128 on CPU, 1024 on CUDA)")
     parser.add_argument("--no-amp", action="store_true", help="run CUDA forward passes in float32")

@@ -32,6 +32,7 @@ NEUTRAL_GREY = 128
     extras={"masks": "bool", "mask_source": "uint8"},
     backends=segmenter_names(),
     resources=backend_identity,
+    config=SegmentationConfig,
 )
 def segmentation(batch: Batch, value: None, /, **params: Any) -> Derived:
     backend = batch.backend or segmenter_names()[0]

@@ -29,6 +29,7 @@ TEXTURES = "texture/images"
     requires=("segmentation",),
     backends=synthesizer_names(),
     resources=backend_identity,
+    config=TextureConfig,
 )
 def texture(batch: Batch, value: None, /, **params: Any) -> Derived:
     masks = np.asarray(batch.inputs[MASKS][batch.indices])

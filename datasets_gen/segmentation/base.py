@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bench.errors import BenchError
 from datasets_gen.backend_registry import BackendRegistry
+from datasets_gen.registry import check_ranges
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,7 @@ class SegmentationConfig:
             "min_coverage": 0.0 <= self.min_coverage <= 0.5,
             "max_box_coverage": 0.5 <= self.max_box_coverage <= 1.0,
         }
-        for name, ok in checks.items():
-            if not ok:
-                raise BenchError(
-                    f"segmentation parameter {name}={getattr(self, name)!r} is out of range; see libkd-bench list-sets"
-                )
+        check_ranges("segmentation", self, checks)
 
 
 class Segmenter(Protocol):

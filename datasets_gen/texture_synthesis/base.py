@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bench.errors import BenchError
 from datasets_gen.backend_registry import BackendRegistry
+from datasets_gen.registry import check_ranges
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,7 @@ class TextureConfig:
             "gatys_steps": 1 <= self.gatys_steps <= 10000,
             "gatys_lr": 0.0 < self.gatys_lr <= 1.0,
         }
-        for name, ok in checks.items():
-            if not ok:
-                raise BenchError(
-                    f"texture parameter {name}={getattr(self, name)!r} is out of range; see libkd-bench list-sets"
-                )
+        check_ranges("texture", self, checks)
 
 
 class Synthesizer(Protocol):

@@ -109,7 +109,8 @@ def quilt(
         regions[name] = region
     regions["both"] = np.maximum(regions["left"], regions["top"])
     weights = {name: region.reshape(-1) for name, region in regions.items()}
-    squares = {name: (patches * patches) @ w for name, w in weights.items()}  # exact integers, (n, K)
+    squared = (patches * patches) @ np.stack(list(weights.values()), axis=1)  # exact integers, (n, K, regions)
+    squares = {name: squared[..., index] for index, name in enumerate(weights)}
     uniforms = np.stack([rng.random(tiles_y * tiles_x) for rng in rngs])
     canvas = np.zeros((n, (tiles_y - 1) * step + patch, (tiles_x - 1) * step + patch, 3), dtype=np.float32)
     rows_of = np.arange(n)

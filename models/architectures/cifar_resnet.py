@@ -131,14 +131,6 @@ class CifarResNetB(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
-def _resnet_a(blocks: int, num_classes: int = 10) -> nn.Module:
-    return CifarResNetA(blocks, num_classes)
-
-
-def _resnet_b(depth: int, widths: tuple[int, int, int, int], num_classes: int = 10) -> nn.Module:
-    return CifarResNetB(depth, widths, num_classes)
-
-
 for _depth in (20, 32, 44, 56, 110):
     register_architecture(
         f"resnet{_depth}_a",
@@ -147,7 +139,7 @@ for _depth in (20, 32, 44, 56, 110):
         description=f"ResNet-{_depth}, option A (zero-pad) shortcuts, 'linear' head; ImageNet mean/std",
         classifier=("linear",),
         preset=Preset.IMAGENET,
-    )(functools.partial(_resnet_a, (_depth - 2) // 6))
+    )(functools.partial(CifarResNetA, (_depth - 2) // 6))
 
 for _depth in (8, 14, 20, 32, 44, 56, 110):
     register_architecture(
@@ -156,7 +148,7 @@ for _depth in (8, 14, 20, 32, 44, 56, 110):
         source=REPDISTILLER,
         description=f"ResNet-{_depth}, option B (1x1 conv + BN) shortcuts, 'fc' head",
         classifier=("fc",),
-    )(functools.partial(_resnet_b, _depth, (16, 16, 32, 64)))
+    )(functools.partial(CifarResNetB, _depth, (16, 16, 32, 64)))
 
 for _depth in (8, 32):
     register_architecture(
@@ -165,4 +157,4 @@ for _depth in (8, 32):
         source=REPDISTILLER,
         description=f"ResNet-{_depth} with 4x wider stages (32/64/128/256), option B shortcuts, 'fc' head",
         classifier=("fc",),
-    )(functools.partial(_resnet_b, _depth, (32, 64, 128, 256)))
+    )(functools.partial(CifarResNetB, _depth, (32, 64, 128, 256)))

@@ -133,10 +133,6 @@ class RedNetClassifier(nn.Module):
         return self.head(F.adaptive_avg_pool2d(self.backbone(x), 1).flatten(1))
 
 
-def _rednet(depth: int, num_classes: int = 10) -> nn.Module:
-    return RedNetClassifier(depth, num_classes)
-
-
 for _depth in STAGE_BLOCKS:
     register_architecture(
         f"rednet{_depth}",
@@ -144,4 +140,4 @@ for _depth in STAGE_BLOCKS:
         source=SOURCE,
         description=f"RedNet-{_depth} (involution) with a stride-1 stem and no stem pooling, mmcls keys",
         classifier=("head.fc",),
-    )(functools.partial(_rednet, _depth))
+    )(functools.partial(RedNetClassifier, _depth))

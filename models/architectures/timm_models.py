@@ -60,5 +60,4 @@ def timm_entry(name: str) -> ArchitectureEntry:
         description=f"timm model {name}",
         classifier=(classifier,) if isinstance(classifier, str) else tuple(classifier),
         defaults=_defaults(config),
-        detectable=False,
     )

@@ -55,10 +55,6 @@ class CifarVGG(nn.Module):
         return self.classifier(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
-def _vgg(depth: int, num_classes: int = 10) -> nn.Module:
-    return CifarVGG(CONFIGS[depth], num_classes)
-
-
 for _depth in CONFIGS:
     register_architecture(
         f"vgg{_depth}_bn",
@@ -66,4 +62,4 @@ for _depth in CONFIGS:
         source=SOURCE,
         description=f"VGG-{_depth} with batch norm, one linear classifier",
         classifier=("classifier",),
-    )(functools.partial(_vgg, _depth))
+    )(functools.partial(CifarVGG, CONFIGS[_depth]))

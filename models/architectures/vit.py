@@ -151,10 +151,6 @@ def vit_kwargs_from_shapes(shapes: Mapping[str, tuple[int, ...]], given: Mapping
     return {**inferred, **given}
 
 
-def _vit(num_classes: int = 10, **kwargs: Any) -> nn.Module:
-    return CifarViT(num_classes, **kwargs)
-
-
 for _size, _dim, _heads in (("tiny", 192, 3), ("small", 384, 6)):
     for _distilled in (False, True):
         register_architecture(
@@ -164,7 +160,7 @@ for _size, _dim, _heads in (("tiny", 192, 3), ("small", 384, 6)):
             description=f"ViT-{_size[0].upper()}/4 on 32x32: depth 12, width {_dim}, {_heads} heads"
             + (", distillation token and head_dist" if _distilled else ""),
             classifier=("head", "head_dist") if _distilled else ("head",),
-        )(functools.partial(_vit, embed_dim=_dim, num_heads=_heads, distilled=_distilled))
+        )(functools.partial(CifarViT, embed_dim=_dim, num_heads=_heads, distilled=_distilled))
 
 register_architecture(
     "vit_cifar",
@@ -173,4 +169,4 @@ register_architecture(
     description="ViT of any depth/width/heads/patch (read from the checkpoint; num_heads must be given)",
     classifier=("head",),
     infer_kwargs=vit_kwargs_from_shapes,
-)(_vit)
+)(CifarViT)

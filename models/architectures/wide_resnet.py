@@ -90,10 +90,6 @@ def wrn_kwargs_from_shapes(shapes: Mapping[str, tuple[int, ...]], given: Mapping
     return {"depth": 6 * (max(indices) + 1) + 4, "widen_factor": width // 64, **given}
 
 
-def _wrn(depth: int, widen_factor: int, num_classes: int = 10) -> nn.Module:
-    return WideResNet(depth, widen_factor, num_classes)
-
-
 for _depth, _widen in ((16, 1), (16, 2), (40, 1), (40, 2), (28, 10)):
     register_architecture(
         f"wrn_{_depth}_{_widen}",
@@ -101,7 +97,7 @@ for _depth, _widen in ((16, 1), (16, 2), (40, 1), (40, 2), (28, 10)):
         source=SOURCE,
         description=f"WRN-{_depth}-{_widen}",
         classifier=("fc",),
-    )(functools.partial(_wrn, _depth, _widen))
+    )(functools.partial(WideResNet, _depth, _widen))
 
 register_architecture(
     "wrn",
@@ -111,4 +107,4 @@ register_architecture(
     classifier=("fc",),
     kwargs={"depth": 16, "widen_factor": 1},
     infer_kwargs=wrn_kwargs_from_shapes,
-)(_wrn)
+)(WideResNet)
