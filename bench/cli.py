@@ -29,6 +29,8 @@ COMMAND_MODULES = (
     "rescore",
     "leaderboard",
     "check",
+    "validate",
+    "train",
 )
 
 

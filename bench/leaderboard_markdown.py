@@ -25,7 +25,9 @@ from bench.run_record import MetricRow, RunRecord, format_row
 
 NOT_SIGNIFICANT_VS_BASELINE = "†"
 NOT_SIGNIFICANT_VS_TEACHER = "‡"
-TRANSFER_NOT_IDENTIFIED = "*"
+TRANSFER_NOT_IDENTIFIED = "not identified"
+DEFAULT_CLASS_FLAG = "⚑"
+DEFAULT_CLASS_SHARE = 0.5
 MISSING = "-"
 
 
@@ -39,19 +41,34 @@ class WideColumn:
     percent: bool = False
 
 
+SUPERPIXEL_HEADER = "Locality (superpixel, high = less local)"
 REFERENCE_COLUMNS = (
     WideColumn("clean acc (%)", "clean", "accuracy", percent=True),
     WideColumn("Texture", "texture"),
     WideColumn("Shape", "shape"),
-    WideColumn("Locality (superpixel)", "superpixel"),
+    WideColumn(SUPERPIXEL_HEADER, "superpixel"),
     WideColumn("Scramble", "scramble"),
     WideColumn("Noise (patch-noise)", "patch-noise"),
     WideColumn("cue-conflict shape bias", "cue-conflict", "shape_bias"),
     WideColumn("PGD ratio", "adv-pgd"),
     WideColumn("FGSM ratio", "adv-fgsm"),
     WideColumn("AutoAttack ratio", "adv-autoattack"),
-    WideColumn("Texture (overlay)", "texture-overlay"),
+    WideColumn("Texture in context (overlay)", "texture-overlay"),
     WideColumn("Shape (edges)", "shape-edges"),
+)
+# The same columns corrected for chance: (acc - 1/K) / (clean - 1/K), and the chance-corrected shape bias with
+# the share of cue-conflict images decided by either cue.
+CHANCE_CORRECTED_COLUMNS = (
+    WideColumn("Texture", "texture", "bias_ratio_cc"),
+    WideColumn("Shape", "shape", "bias_ratio_cc"),
+    WideColumn(SUPERPIXEL_HEADER, "superpixel", "bias_ratio_cc"),
+    WideColumn("Scramble", "scramble", "bias_ratio_cc"),
+    WideColumn("Noise (patch-noise)", "patch-noise", "bias_ratio_cc"),
+    WideColumn("shape bias (chance-corr.)", "cue-conflict", "shape_bias_cc"),
+    WideColumn("cue decisions", "cue-conflict", "decision_rate"),
+    WideColumn("PGD ratio", "adv-pgd", "bias_ratio_cc"),
+    WideColumn("Texture in context (overlay)", "texture-overlay", "bias_ratio_cc"),
+    WideColumn("Shape (edges)", "shape-edges", "bias_ratio_cc"),
 )
 
 
@@ -87,6 +104,10 @@ def source_section(records: Sequence[RunRecord], images: Sequence[tuple[str, str
         if any(cell != MISSING for cell in cells):
             table[header] = cells
     lines += [_markdown(table), ""]
+    corrected = _corrected_table(ordered)
+    if corrected:
+        lines += ["Corrected for chance: (acc - 1/K) / (clean - 1/K); 0 = guessing, 1 = nothing lost.", ""]
+        lines += [_markdown(corrected), ""]
     transfer = _transfer_table(ordered, columns)
     if transfer:
         lines += ["Bias transfer, (student - baseline) / (teacher - baseline) ratio: 0 = baseline, 1 = teacher.", ""]
@@ -117,8 +138,26 @@ def wide_columns(records: Sequence[RunRecord]) -> list[WideColumn]:
     return [c for c in columns if any(r.metric(c.set, c.metric) is not None for r in records)]
 
 
+def _corrected_table(records: Sequence[RunRecord]) -> dict[str, list[str]]:
+    columns = [c for c in CHANCE_CORRECTED_COLUMNS if any(r.metric(c.set, c.metric) is not None for r in records)]
+    if not columns:
+        return {}
+    table = {"Method": [r.model for r in records]}
+    for column in columns:
+        table[column.header] = [_metric_cell(record, column) for record in records]
+    return table
+
+
+def defaulted(record: RunRecord, set_name: str) -> bool:
+    """True when one class takes more than half of the record's predictions on the set (whole set)."""
+    share = record.metric(set_name, "top_class_share")
+    return share is not None and share.value > DEFAULT_CLASS_SHARE
+
+
 def _metric_cell(record: RunRecord, column: WideColumn) -> str:
     text = format_interval(record.metric(column.set, column.metric), column.percent)
+    if text != MISSING and column.set != "clean" and defaulted(record, column.set):
+        text = f"{text} {DEFAULT_CLASS_FLAG}"
     if column.metric != "bias_ratio" or text == MISSING:
         return text
     marks = "".join(
@@ -172,18 +211,23 @@ def _macs(record: RunRecord) -> str:
 
 
 def _transfer_table(records: Sequence[RunRecord], columns: Sequence[WideColumn]) -> dict[str, list[str]]:
-    students = [r for r in records if any(row.metric == "bias_transfer" for row in r.metrics)]
+    students = [r for r in records if any(row.metric == "teacher_baseline_gap" for row in r.metrics)]
     table = {"Student": [r.model for r in students]}
     for column in columns:
-        cells = [_transfer_cell(r.metric(column.set, "bias_transfer")) for r in students]
+        cells = [_transfer_cell(r, column.set) for r in students]
         if column.metric == "bias_ratio" and any(cell != MISSING for cell in cells):
             table[column.header] = cells
     return table if students else {}
 
 
-def _transfer_cell(row: MetricRow | None) -> str:
-    text = format_interval(row)
-    return f"{text} {TRANSFER_NOT_IDENTIFIED}" if row is not None and row.ci_low is None else text
+def _transfer_cell(record: RunRecord, set_name: str) -> str:
+    """The transfer with its interval; "not identified" (and the gap) when teacher and baseline do not differ."""
+    transfer, gap = record.metric(set_name, "bias_transfer"), record.metric(set_name, "teacher_baseline_gap")
+    if transfer is not None:
+        return format_interval(transfer)
+    if gap is not None:
+        return f"{TRANSFER_NOT_IDENTIFIED} (gap {format_interval(gap)})"
+    return MISSING
 
 
 def _levels_note(records: Sequence[RunRecord], column: WideColumn) -> str:
@@ -233,8 +277,19 @@ def _footnotes(records: Sequence[RunRecord], columns: Sequence[WideColumn], tran
         )
     if transfer:
         notes.append(
-            f"{TRANSFER_NOT_IDENTIFIED}: teacher and baseline ratios are not distinguishable on that set, so the "
-            "transfer has no interval."
+            f"{TRANSFER_NOT_IDENTIFIED}: the teacher's and the baseline's ratios do not differ significantly on that "
+            "set (gap = teacher - baseline ratio, its interval contains 0), so no transfer can be measured there."
+        )
+    flagged = sorted({row.set for r in records for row in r.metrics if defaulted(r, row.set) and row.set != "clean"})
+    if flagged:
+        notes.append(
+            f"{DEFAULT_CLASS_FLAG}: one class takes more than half of this model's predictions on the set "
+            f"({', '.join(flagged)}); its accuracy there is mostly that default class, not the cue."
+        )
+    if any(column.set == "superpixel" for column in columns):
+        notes.append(
+            "Locality (superpixel): superpixels average away detail inside each region, so a high ratio means the "
+            "model relies little on local detail (the opposite direction of Texture)."
         )
     if any(r.efficiency.get("macs") is not None for r in records):
         notes.append("MACs: multiply-accumulates per image.")

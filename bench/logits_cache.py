@@ -6,8 +6,8 @@ checkpoint bytes under different preprocessing give different logits):
 - ``<images sha256[:16]>.npy``: float32 (S, N, C) logits of one stored set, keyed by its images hash, so
   any run of the model on the same set reuses them whatever the set or model is called;
 - ``<images sha256[:16]>.<array>.npy``: byte copies of the set's label arrays (``labels``, and
-  ``shape_label``/``texture_label`` for cue-conflict), whose file hashes equal the set manifest's; an entry
-  is self-contained, so ``rescore`` needs neither the model nor the set store;
+  ``shape_label``/``texture_label`` for cue-conflict, ``source_index`` for a gated set), whose file hashes
+  equal the set manifest's; an entry is self-contained, so ``rescore`` needs neither the model nor the set store;
 - ``adv-<attack>-<settings digest[:16]>.npz``: adversarial logits (n, C) of one attack at one eps, with the
   subset's clean-split ``indices`` and ``labels``.
 
@@ -29,7 +29,7 @@ from bench.provenance import sha256_file, sha256_json
 
 CACHE_DIR = "cache"
 KEY_DIGITS = 16
-LABEL_ARRAYS = ("labels", "shape_label", "texture_label")
+LABEL_ARRAYS = ("labels", "shape_label", "texture_label", "source_index")
 
 
 class LogitsCache:

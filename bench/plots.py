@@ -24,12 +24,12 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from bench.leaderboard import display_order, kd_roles, records_by_source, set_rank
-from bench.leaderboard_markdown import REFERENCE_COLUMNS, WideColumn, wide_columns
+from bench.leaderboard_markdown import REFERENCE_COLUMNS, SUPERPIXEL_HEADER, WideColumn, wide_columns
 from bench.run_record import MetricRow, RunRecord, safe_name
 
 DPI = 150
 _PALETTE = "tab10"
-_SHORT_TITLES = {"Locality (superpixel)": "Locality", "Noise (patch-noise)": "Noise"}
+_SHORT_TITLES = {SUPERPIXEL_HEADER: "Locality", "Noise (patch-noise)": "Noise"}
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,12 @@
   (the paired-bootstrap ``bias_ratio_diff_teacher`` interval answers that question instead);
 - ``bias_ratio_diff_teacher`` / ``bias_ratio_diff_baseline``: student minus teacher/baseline bias ratio; an
   interval containing 0 means the difference is not significant at 95%;
+- ``teacher_baseline_gap``: teacher minus baseline ratio per set (whole-set rows), always written: it says
+  whether a transfer can be measured at all;
 - ``bias_transfer``: (ratio_student - ratio_baseline) / (ratio_teacher - ratio_baseline) per set (whole-set
-  rows only). When the interval of its denominator (teacher minus baseline ratio) contains 0, the teacher
-  and baseline are not distinguishable on that set and the transfer is not identified: the row keeps the
-  estimate but reports its interval as None.
+  rows only), written only when the gap's interval excludes 0. Otherwise teacher and baseline are not
+  distinguishable on that set, the ratio divides noise by noise (values like 41 or -12), and the transfer is
+  "not identified": reports show that beside the gap instead of a number.
 
 Every interval comes from the same paired resampling of images applied to all runs (see bench.bootstrap).
 Only sets whose images are identical in the runs compared (same images key, labels and subset) are used.
@@ -18,7 +20,6 @@ Only sets whose images are identical in the runs compared (same images key, labe
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from collections.abc import Iterator, Mapping
 
@@ -87,23 +88,28 @@ def transfer_metrics(
             accuracy_summary(run[name], run[CLEAN], pool).ratio(WHOLE_SET) for run in (student, baseline, teacher)
         ]
         (s_point, s_samples), (b_point, b_samples), (t_point, t_samples) = ratios
-        boot = pool.get(student[name].n)
-        row = metric_row(
-            student[name],
-            WHOLE_SET,
-            "bias_transfer",
-            float(bias_transfer_from_ratios(s_point, b_point, t_point)),
-            bias_transfer_from_ratios(s_samples, b_samples, t_samples),
-            boot,
-            student[name].n,
+        boot, n = pool.get(student[name].n), student[name].n
+        gap = metric_row(
+            student[name], WHOLE_SET, "teacher_baseline_gap", t_point - b_point, t_samples - b_samples, boot, n
         )
-        if row is None:
+        if gap is None:
             continue
-        gap_low, gap_high = boot.interval(t_samples - b_samples)
-        if gap_low is None or gap_high is None or gap_low <= 0.0 <= gap_high:
-            row = dataclasses.replace(row, ci_low=None, ci_high=None)
-        rows.append(row)
+        rows.append(gap)
+        if not transfer_identified(gap):
+            continue
+        point = float(bias_transfer_from_ratios(s_point, b_point, t_point))
+        samples = bias_transfer_from_ratios(s_samples, b_samples, t_samples)
+        row = metric_row(student[name], WHOLE_SET, "bias_transfer", point, samples, boot, n)
+        if row is not None:
+            rows.append(row)
     return rows
+
+
+def transfer_identified(gap: MetricRow | None) -> bool:
+    """True when the teacher-baseline gap's interval excludes 0 (the transfer is measurable on that set)."""
+    if gap is None or gap.ci_low is None or gap.ci_high is None:
+        return False
+    return not gap.ci_low <= 0.0 <= gap.ci_high
 
 
 def _agreement_rows(mine: SetOutcome, theirs: SetOutcome, pool: BootstrapPool) -> Iterator[MetricRow | None]:

@@ -69,6 +69,7 @@ def stored_outcome(
         images_key=str(entry["sha256"]),
         shape_labels=labels.get("shape_label"),
         texture_labels=labels.get("texture_label"),
+        indices=None if "source_index" not in labels else np.asarray(labels["source_index"], dtype=np.int64),
     )
 
 

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.bootstrap import BootstrapConfig, PairedBootstrap
-from bench.metrics import class_indicators, class_mean_from_counts, ratio_from_accuracies, shape_decisions
+from bench.metrics import (
+    chance_corrected_ratio_from_accuracies,
+    chance_corrected_shape_bias_from_rates,
+    class_indicators,
+    class_mean_from_counts,
+    ratio_from_accuracies,
+    shape_decisions,
+)
 from bench.outcomes import CLEAN, SetOutcome
 from bench.run_record import MetricRow
 
@@ -55,6 +62,14 @@ class AccuracySummary:
         if level == WHOLE_SET:
             return float(self.level_points.mean()), self.level_samples.mean(axis=1)
         return float(self.level_points[level - 1]), self.level_samples[:, level - 1]
+
+    def chance_corrected_ratio(self, level: int, num_classes: int) -> tuple[float, np.ndarray]:
+        """(point, samples) of (accuracy(level) - 1/K) / (accuracy(clean) - 1/K)."""
+        point, samples = self.accuracy(level)
+        return (
+            float(chance_corrected_ratio_from_accuracies(point, self.clean_point, num_classes)),
+            chance_corrected_ratio_from_accuracies(samples, self.clean_samples, num_classes),
+        )
 
     def ratio(self, level: int) -> tuple[float, np.ndarray]:
         """(point, samples) of accuracy(level) / accuracy(clean); NaN where clean accuracy is 0."""
@@ -124,9 +139,69 @@ def run_metrics(outcomes: Mapping[str, SetOutcome], pool: BootstrapPool) -> list
             rows.append(metric_row(outcome, level, "accuracy", *summary.accuracy(level), boot, outcome.n))
             if outcome.name != CLEAN:
                 rows.append(metric_row(outcome, level, "bias_ratio", *summary.ratio(level), boot, outcome.n))
+                cc = summary.chance_corrected_ratio(level, outcome.num_classes)
+                rows.append(metric_row(outcome, level, "bias_ratio_cc", *cc, boot, outcome.n))
+        rows.extend(_prediction_spread_rows(outcome, boot))
         if outcome.shape_labels is not None:
             rows.extend(_shape_bias_rows(outcome, boot))
+            rows.extend(_chance_corrected_shape_rows(outcome, boot))
     return [row for row in rows if row is not None]
+
+
+def _prediction_spread_rows(outcome: SetOutcome, boot: PairedBootstrap) -> Iterator[MetricRow | None]:
+    """Per level: the most frequent predicted class (``top_class``) and its share of the predictions.
+
+    A set on which one class takes most predictions measures that default more than the cue; reports flag it.
+    """
+    for level in levels_of(outcome):
+        chosen = outcome.predicted if level == WHOLE_SET else outcome.predicted[level - 1 : level]
+        one_hot = np.stack([class_indicators(p, outcome.num_classes) for p in chosen]).mean(axis=0)  # (N, K)
+        shares = one_hot.mean(axis=0)
+        top = int(shares.argmax())
+        yield metric_row(outcome, level, "top_class_share", shares[top], boot.means(one_hot[:, top]), boot, outcome.n)
+        yield MetricRow(
+            outcome.name, level or None, outcome.level_label(level), "top_class", top, None, None, outcome.n
+        )
+
+
+def _chance_corrected_shape_rows(outcome: SetOutcome, boot: PairedBootstrap) -> Iterator[MetricRow | None]:
+    """Per level: the share of conflict images decided by either cue, and the chance-corrected shape bias."""
+    conflict = (outcome.shape_labels != outcome.texture_labels).astype(np.float64)
+    n_conflict = int(conflict.sum())
+    if n_conflict == 0:
+        return
+    k = outcome.num_classes
+    shape_share = (class_indicators(outcome.shape_labels, k) * conflict[:, None]).sum(axis=0) / n_conflict
+    texture_share = (class_indicators(outcome.texture_labels, k) * conflict[:, None]).sum(axis=0) / n_conflict
+    shape_w = class_indicators(outcome.shape_labels, k) * conflict[:, None]
+    texture_w = class_indicators(outcome.texture_labels, k) * conflict[:, None]
+    for level in levels_of(outcome):
+        chosen = outcome.predicted if level == WHOLE_SET else outcome.predicted[level - 1 : level]
+        slabs = len(chosen)
+        predicted = np.stack([class_indicators(p, k) for p in chosen]).sum(axis=0) * conflict[:, None]  # (N, K)
+        shape_hit = (predicted * shape_w).sum(axis=1)
+        texture_hit = (predicted * texture_w).sum(axis=1)
+        per_image = np.column_stack([shape_hit, texture_hit, conflict * slabs, predicted])  # sums over slabs
+        point = per_image.sum(axis=0)
+        samples = boot.sums(per_image)
+
+        def rates(totals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            decisions = totals[..., 2]
+            predicted_share = totals[..., 3:] / decisions[..., None]
+            return totals[..., 0] / decisions, totals[..., 1] / decisions, predicted_share
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s_point, t_point, q_point = rates(point)
+            s_samples, t_samples, q_samples = rates(samples)
+            bias_point = chance_corrected_shape_bias_from_rates(
+                s_point, t_point, q_point @ shape_share, q_point @ texture_share
+            )
+            bias_samples = chance_corrected_shape_bias_from_rates(
+                s_samples, t_samples, q_samples @ shape_share, q_samples @ texture_share
+            )
+        n = n_conflict * slabs
+        yield metric_row(outcome, level, "decision_rate", s_point + t_point, s_samples + t_samples, boot, n)
+        yield metric_row(outcome, level, "shape_bias_cc", bias_point, bias_samples, boot, n)
 
 
 def _shape_bias_rows(outcome: SetOutcome, boot: PairedBootstrap) -> Iterator[MetricRow | None]:

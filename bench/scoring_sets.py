@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench.errors import BenchError, unknown_name_message
 from bench.outcomes import CLEAN
 from datasets_gen.store import SetStore, StoredSet
@@ -71,7 +73,15 @@ def load_scoring_sets(root: Path, names: Sequence[str] | None = None) -> Scoring
                 f"set {name} in {root} was generated from source {source} but clean from {clean_source}; "
                 f"regenerate it with libkd-bench generate-sets --sets {name} --out {root} --force"
             )
-        if stored.labels.shape[0] != sets[CLEAN].labels.shape[0]:
+        n_clean = sets[CLEAN].labels.shape[0]
+        if "source_index" in stored.arrays:
+            index = np.asarray(stored.arrays["source_index"])
+            if index.shape != stored.labels.shape or (index.size and (index.min() < 0 or index.max() >= n_clean)):
+                raise BenchError(
+                    f"set {name} in {root} indexes images outside its clean split; regenerate it with "
+                    f"libkd-bench generate-sets --sets {name} --out {root} --force"
+                )
+        elif stored.labels.shape[0] != n_clean:
             raise BenchError(
                 f"set {name} in {root} has {stored.labels.shape[0]} images, clean has "
                 f"{sets[CLEAN].labels.shape[0]}; regenerate it with generate-sets --force"

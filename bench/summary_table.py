@@ -9,8 +9,10 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from bench.run_record import MetricRow, RunRecord, format_row
+from datasets_gen.classes import CIFAR10_CLASSES
 
-_MAIN = ("accuracy", "bias_ratio")
+_MAIN = ("accuracy", "bias_ratio", "bias_ratio_cc", "top_class", "top_class_share")
+DEFAULT_FLAG_SHARE = 0.5  # a set where one class takes more of the predictions than this is flagged
 _SHORT_NAMES = {
     "shape_bias": "shape bias",
     "shape_bias_class_mean": "class-mean shape bias",
@@ -19,7 +21,20 @@ _SHORT_NAMES = {
     "bias_ratio_diff_teacher": "ratio - teacher",
     "bias_ratio_diff_baseline": "ratio - baseline",
     "bias_transfer": "transfer",
+    "shape_bias_cc": "shape bias (chance-corr.)",
+    "decision_rate": "cue decisions",
 }
+
+
+def top_class_text(rows: dict[str, MetricRow], class_names: tuple[str, ...] = ()) -> str:
+    """``airplane 37%`` for the most predicted class and its share, ``!`` appended above the flag share."""
+    top, share = rows.get("top_class"), rows.get("top_class_share")
+    if top is None or share is None:
+        return "-"
+    index = int(top.value)
+    name = class_names[index] if index < len(class_names) else str(index)
+    flag = " !" if share.value > DEFAULT_FLAG_SHARE else ""
+    return f"{name} {100 * share.value:.0f}%{flag}"
 
 
 def format_value(row: MetricRow | None, percent: bool = False) -> str:
@@ -50,10 +65,13 @@ def format_run_summary(record: RunRecord) -> str:
                 accuracy.n if accuracy else "-",
                 format_value(accuracy, percent=True),
                 format_value(rows.get("bias_ratio")),
+                format_value(rows.get("bias_ratio_cc")),
+                top_class_text(rows, CIFAR10_CLASSES),
                 others,
             )
         )
-    table = tabulate(lines, headers=("set", "levels", "n", "accuracy % [95% CI]", "bias ratio [95% CI]", "other"))
+    headers = ("set", "levels", "n", "accuracy % [95% CI]", "bias ratio [95% CI]", "chance-corr.", "top class", "other")
+    table = tabulate(lines, headers=headers)
     efficiency = record.efficiency
     facts = f"params {efficiency.get('params', '-')}, MACs/image {efficiency.get('macs', '-')}, " + (
         f"{efficiency.get('images_per_s', '-')} images/s on {efficiency.get('device', '-')}"

@@ -12,7 +12,7 @@ import concurrent.futures as futures
 import multiprocessing
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -223,12 +223,14 @@ def _build_one(
             total=n * len(entry.levels), desc=entry.name, unit="img", disable=None if progress else True, leave=False
         ) as bar,
     ):
-        writer = _DraftWriter(draft, len(entry.levels), n)
+        kept = np.load(inputs[entry.gate]) if entry.gate else None
+        writer = _DraftWriter(draft, len(entry.levels), n, kept)
         for job, derived in pool.run(jobs):
             writer.write(job, derived)
             bar.update(job.stop - job.start)
         writer.check_complete()
-        draft.finish(manifest)
+        subset = writer.store_subset(entry.gate, np.asarray(split.labels)) if kept is not None else {}
+        draft.finish(replace(manifest, subset=subset))
 
 
 class _WorkerPool:
@@ -283,21 +285,31 @@ def run_chunk(job: _ChunkJob) -> Derived:
 
 
 class _DraftWriter:
-    """Places chunk results into the draft's memory maps, allocating them on the first chunk."""
+    """Places chunk results into the draft's memory maps, allocating them on the first chunk.
 
-    def __init__(self, draft: SetDraft, levels: int, n: int) -> None:
+    For a gated set (``kept`` given) results are collected in memory and only the kept rows are stored, by
+    :meth:`store_subset`, with their positions in the clean split as ``source_index``.
+    """
+
+    def __init__(self, draft: SetDraft, levels: int, n: int, kept: np.ndarray | None = None) -> None:
         self.draft, self.levels, self.n = draft, levels, n
+        self.kept = kept
         self.arrays: dict[str, np.ndarray] = {}
         self.written = np.zeros((levels, n), dtype=bool)
+
+    def _allocate(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        if self.kept is not None:
+            return np.zeros(shape, dtype=dtype)
+        return self.draft.allocate(name, shape, dtype)
 
     def write(self, job: _ChunkJob, derived: Derived) -> None:
         rows = slice(job.start, job.stop)
         if not self.arrays:
-            self.arrays["images"] = self.draft.allocate(
-                "images", (self.levels, self.n, *derived.images.shape[1:]), np.uint8
+            self.arrays["images"] = self._allocate(
+                "images", (self.levels, self.n, *derived.images.shape[1:]), np.dtype(np.uint8)
             )
             for name, values in {"labels": derived.labels, **derived.extras}.items():
-                self.arrays[name] = self.draft.allocate(name, (self.n, *values.shape[1:]), values.dtype)
+                self.arrays[name] = self._allocate(name, (self.n, *values.shape[1:]), values.dtype)
         self.arrays["images"][job.level - 1, rows] = derived.images
         if job.level == 1:
             for name, values in {"labels": derived.labels, **derived.extras}.items():
@@ -307,3 +319,26 @@ class _DraftWriter:
     def check_complete(self) -> None:
         if not self.written.all():
             raise RuntimeError("a chunk of the set was never written")
+
+    def store_subset(self, gate: str, split_labels: np.ndarray) -> dict[str, Any]:
+        """Store the kept rows of every array and ``source_index``; returns the manifest's ``subset`` entry."""
+        assert self.kept is not None
+        kept = np.asarray(self.kept, dtype=bool)
+        if not kept.any():
+            raise BenchError(
+                f"the gate {gate} keeps none of the {self.n} images; loosen the segmentation.gate_* parameters"
+            )
+        index = np.flatnonzero(kept)
+        self.draft.put("images", self.arrays.pop("images")[:, index])
+        for name, values in self.arrays.items():
+            self.draft.put(name, values[index])
+        self.draft.put("source_index", index.astype(np.int64))
+        classes = np.unique(split_labels)
+        rates = {str(int(c)): float(kept[split_labels == c].mean()) for c in classes}
+        return {
+            "gate": gate,
+            "n_source": self.n,
+            "n": len(index),
+            "keep_rate_per_class": rates,
+            "indices": index.tolist(),
+        }

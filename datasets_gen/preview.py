@@ -34,10 +34,17 @@ def render_contact_sheet(
     names = list(names or store.names())
     if not names:
         raise BenchError(f"no sets in {store.root}; create them with libkd-bench generate-sets --out {store.root}")
-    sets = [store.load(name, verify=False) for name in names]
+    sets = [store.load(name, verify=True) for name in names]
     rows = [(s, level) for s in sets for level in range(len(s.severities))]
     clean = next((s for s in sets if s.name == "clean"), sets[0])
-    picks = example_indices(np.asarray(clean.labels), examples)
+    in_every_set = np.ones(len(clean.labels), dtype=bool)
+    for stored in sets:
+        if "source_index" in stored.arrays:
+            present = np.zeros_like(in_every_set)
+            present[np.asarray(stored.arrays["source_index"])] = True
+            in_every_set &= present
+    candidates = np.flatnonzero(in_every_set)
+    picks = candidates[example_indices(np.asarray(clean.labels)[candidates], examples)]
     fig, axes = plt.subplots(
         len(rows),
         len(picks),
@@ -48,7 +55,7 @@ def render_contact_sheet(
     for r, (stored, level) in enumerate(rows):
         for c, index in enumerate(picks):
             ax = axes[r, c]
-            ax.imshow(stored.images[level, index], interpolation="nearest")
+            ax.imshow(stored.images[level, row_of(stored, int(index))], interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
@@ -62,6 +69,13 @@ def render_contact_sheet(
     return out
 
 
+def row_of(stored: StoredSet, index: int) -> int:
+    """Row of clean image ``index`` in ``stored`` (a gated set holds only the images its gate kept)."""
+    if "source_index" not in stored.arrays:
+        return index
+    return int(np.searchsorted(np.asarray(stored.arrays["source_index"]), index))
+
+
 def _row_text(stored: StoredSet, level: int) -> str:
     severity = stored.severities[level]
     backend = f" [{stored.manifest.backend}]" if stored.manifest.backend else ""
@@ -69,4 +83,4 @@ def _row_text(stored: StoredSet, level: int) -> str:
 
 
 def _label_text(stored: StoredSet, index: int) -> str:
-    return CIFAR10_CLASSES[int(stored.labels[index])]
+    return CIFAR10_CLASSES[int(stored.labels[row_of(stored, index)])]

@@ -25,6 +25,7 @@ class Cue(str, enum.Enum):
     NONE = "none"
     SHAPE = "shape"
     TEXTURE = "texture"
+    TEXTURE_IN_CONTEXT = "texture-in-context"
     SHAPE_VS_TEXTURE = "shape-vs-texture"
     LOCALITY = "locality"
     LOCAL_CORRUPTION = "local-corruption"
@@ -97,6 +98,9 @@ class GeneratorEntry:
             sha256), recorded in the manifest; raises BenchError naming a missing file. Called once when planning.
         config: called with the set's parameters when planning (a frozen config class); raises BenchError for a
             value out of range, so a bad parameter fails before anything is built.
+        gate: ``"set/array"`` of a required set holding one bool per clean image; only images where it is True
+            are stored (with ``source_index``, their positions in the clean split), so the set is scored on
+            them alone and its ratios are paired with clean accuracy on the same images.
     """
 
     name: str
@@ -112,6 +116,7 @@ class GeneratorEntry:
     backend_of: str | None = None
     resources: Callable[[str], Mapping[str, Any]] | None = None
     config: Callable[..., object] | None = None
+    gate: str | None = None
 
     @property
     def levels(self) -> tuple[Any, ...]:
@@ -136,6 +141,7 @@ def register_generator(
     backend_of: str | None = None,
     resources: Callable[[str], Mapping[str, Any]] | None = None,
     config: Callable[..., object] | None = None,
+    gate: str | None = None,
 ) -> Callable[[GeneratorFn], GeneratorFn]:
     """Register ``fn`` as the generator of set ``name``."""
 
@@ -146,6 +152,8 @@ def register_generator(
             raise ValueError(f"set {name!r} names a severity parameter but no severities")
         if backend_of is not None and backend_of not in requires:
             raise ValueError(f"set {name!r} shares the backend of {backend_of!r}, which it does not require")
+        if gate is not None and gate.split("/")[0] not in requires:
+            raise ValueError(f"set {name!r} is gated by {gate!r}, a set it does not require")
         _GENERATORS[name] = GeneratorEntry(
             name=name,
             fn=fn,
@@ -160,6 +168,7 @@ def register_generator(
             backend_of=backend_of,
             resources=resources,
             config=config,
+            gate=gate,
         )
         return fn
 

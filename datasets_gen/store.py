@@ -68,6 +68,7 @@ class SetManifest:
     arrays: Mapping[str, ArrayRecord] = field(default_factory=dict)
     resources: Mapping[str, Any] = field(default_factory=dict)
     inputs: Mapping[str, Any] = field(default_factory=dict)
+    subset: Mapping[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def array_hashes(self) -> dict[str, str]:
@@ -78,6 +79,7 @@ class SetManifest:
         """Everything that decides the set's content; equal recipes give byte-identical sets."""
         data = self.to_json()
         data.pop("arrays")
+        data.pop("subset")  # follows from the inputs: which images the gate of a required set kept
         return data
 
     def to_json(self) -> dict[str, Any]:
@@ -87,6 +89,7 @@ class SetManifest:
         data["versions"] = dict(self.versions)
         data["resources"] = dict(self.resources)
         data["inputs"] = dict(self.inputs)
+        data["subset"] = dict(self.subset)
         data["severities"] = [asdict(s) for s in self.severities]
         data["arrays"] = {name: {**asdict(rec), "shape": list(rec.shape)} for name, rec in self.arrays.items()}
         return json.loads(json.dumps(data))  # normalise tuples to lists so comparisons with read files hold
@@ -109,6 +112,7 @@ class SetManifest:
             },
             resources=data.get("resources", {}),
             inputs=data.get("inputs", {}),
+            subset=data.get("subset", {}),
             format_version=int(data.get("format_version", FORMAT_VERSION)),
         )
 

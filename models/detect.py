@@ -73,11 +73,14 @@ def signature(entry: ArchitectureEntry, num_classes: int, kwargs: Mapping[str, A
 
 
 def classifier_classes(entry: ArchitectureEntry, shapes: Shapes) -> int | None:
-    """Rows of the entry's classifier weight in ``shapes``; None without a declared classifier or its weight."""
+    """Rows of the entry's classifier weight in ``shapes`` (a linear layer, or a 1x1 convolution giving class
+    evidence per position); None without a declared classifier or its weight."""
     if not entry.classifier:
         return None
     shape = shapes.get(f"{entry.classifier[0]}.weight")
-    return shape[0] if shape is not None and len(shape) == 2 else None
+    linear = shape is not None and len(shape) == 2
+    pointwise = shape is not None and len(shape) == 4 and tuple(shape[2:]) == (1, 1)
+    return shape[0] if linear or pointwise else None
 
 
 def _fit(entry: ArchitectureEntry, shapes: Shapes, kwargs: Mapping[str, Any], num_classes: int | None) -> Match | None:

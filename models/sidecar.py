@@ -3,7 +3,8 @@
 For ``runs/student.pth`` the sidecar is ``runs/student.pth.json`` (or ``.yaml``/``.yml``): a mapping with any
 of ``arch``, ``num_classes``, ``preset`` or ``mean``+``std``, ``input_size``, ``interpolation`` and
 ``arch_kwargs`` (builder options, e.g. ``{num_heads: 8}``). What it says overrides the architecture's
-defaults; command-line flags override it. Anything else in the file is an error, so a typo never passes
+defaults; command-line flags override it. A ``training`` mapping (how the weights were made: recipe, method,
+teachers...) is allowed and not part of the spec. Anything else in the file is an error, so a typo never passes
 silently.
 """
 
@@ -18,6 +19,7 @@ from models.spec import SpecOverrides
 
 SUFFIXES = (".json", ".yaml", ".yml")
 FIELDS = ("arch", "num_classes", "preset", "mean", "std", "input_size", "interpolation", "arch_kwargs")
+INFO_FIELDS = ("training",)  # provenance, read by people and tools but not by the loader
 
 
 def sidecar_path(checkpoint: Path) -> Path | None:
@@ -51,11 +53,12 @@ def read_sidecar(path: Path) -> SpecOverrides:
     if not isinstance(data, dict):
         raise BenchError(f"sidecar {path} must be a mapping of {', '.join(FIELDS)}; it holds a {type(data).__name__}")
     for key in data:
-        if key not in FIELDS:
-            raise BenchError(f"sidecar {path}: " + unknown_name_message("field", str(key), FIELDS))
-    if not isinstance(data.get("arch_kwargs", {}), dict):
-        raise BenchError(f"sidecar {path}: arch_kwargs must be a mapping of builder options")
+        if key not in FIELDS + INFO_FIELDS:
+            raise BenchError(f"sidecar {path}: " + unknown_name_message("field", str(key), FIELDS + INFO_FIELDS))
+    for key in ("arch_kwargs", *INFO_FIELDS):
+        if not isinstance(data.get(key, {}), dict):
+            raise BenchError(f"sidecar {path}: {key} must be a mapping")
     try:
-        return SpecOverrides(**{k: v for k, v in data.items() if v is not None})
+        return SpecOverrides(**{k: v for k, v in data.items() if v is not None and k in FIELDS})
     except BenchError as exc:
         raise BenchError(f"sidecar {path}: {exc}") from None

@@ -4,7 +4,9 @@
 # ../shared/checkpoints (through the zoo, so their sha256 is verified), and compare every accuracy, bias
 # ratio and shape bias with the committed baseline results/ci-baseline.csv. The pipeline is deterministic,
 # so any change beyond 0.005 (about one image in 200), up or down, fails: a shifted generator, metric or
-# model loader shows up here even when it is smaller than the sampling noise.
+# model loader shows up here even when it is smaller than the sampling noise. Then `libkd-bench validate` scores
+# the control models on the same sets and checks their known answers: a generator change that makes a set stop
+# measuring its cue fails here too.
 #
 #   scripts/regression-guard.sh            check against the baseline
 #   scripts/regression-guard.sh --update   rewrite the baseline after an intended change (commit it with why)
@@ -37,3 +39,5 @@ if [ "${1:-}" = "--update" ]; then
 else
     "${CHECK[@]}"
 fi
+# Reuses the ResNets' cached logits (same checkpoints, same sets); exit 1 when a known answer fails.
+libkd-bench validate --sets-dir "$WORK/sets" --results "$WORK/results" --no-progress

@@ -150,8 +150,10 @@ def student() -> RunRecord:
         row("shape", "bias_ratio_diff_teacher", 0.0),  # not significant
         row("superpixel", "bias_ratio_diff_baseline", 0.1),
         row("superpixel", "bias_ratio_diff_teacher", -0.06, ci=False),  # undefined interval: not significant
+        row("texture", "teacher_baseline_gap", 0.2),
         row("texture", "bias_transfer", 0.25),
-        row("shape", "bias_transfer", 0.6, ci=False),  # teacher and baseline not distinguishable
+        row("shape", "teacher_baseline_gap", 0.01),  # interval contains 0: teacher and baseline not distinguishable
+        row("superpixel", "teacher_baseline_gap", 0.1),
         row("superpixel", "bias_transfer", 1.4),
     ]
     return make_record(

@@ -21,7 +21,7 @@ from leaderboard_records import SOURCE_A, all_records, baseline, make_record, st
 
 from bench.errors import BenchError
 from bench.leaderboard import LONG_COLUMNS, format_long_csv, long_frame, parse_long_csv, read_long_csv
-from bench.leaderboard_markdown import format_interval, leaderboard_markdown, not_significant
+from bench.leaderboard_markdown import SUPERPIXEL_HEADER, format_interval, leaderboard_markdown, not_significant
 from bench.run_record import RUNS_DIR, MetricRow, read_records, write_record
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -41,14 +41,21 @@ def section(markdown: str, source_id: str) -> str:
     return markdown.split(f"## {source_id} ", 1)[1].split("\n## ", 1)[0]
 
 
-def table_row(markdown: str, source_id: str, model: str) -> dict[str, str]:
-    """Header -> cell of the row whose Method cell starts with ``model``, in that source's first table."""
+def table_row(markdown: str, source_id: str, model: str, header: str = "Method") -> dict[str, str]:
+    """Header -> cell of the row whose first cell starts with ``model``, in that source's first table whose
+    first column is ``header``."""
     lines = [line for line in section(markdown, source_id).splitlines() if line.startswith("|")]
-    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    start = next(i for i, line in enumerate(lines) if line.strip("|").split("|")[0].strip() == header)
+    lines = lines[start:]
+    header_cells = [cell.strip() for cell in lines[0].strip("|").split("|")]
     for line in lines[2:]:
+        if set(line.replace("|", "").strip()) <= {"-", ":"}:
+            break
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         if cells[0].split(" (")[0] == model:
-            return dict(zip(header, cells, strict=True))
+            if len(cells) != len(header_cells):
+                break
+            return dict(zip(header_cells, cells, strict=True))
     raise AssertionError(f"no row for {model}")
 
 
@@ -203,7 +210,7 @@ def test_columns_follow_the_reference_layout_and_empty_ones_are_dropped() -> Non
         "clean acc (%)",
         "Texture",
         "Shape",
-        "Locality (superpixel)",
+        SUPERPIXEL_HEADER,
         "Scramble",
         "Noise (patch-noise)",
         "cue-conflict shape bias",
@@ -238,7 +245,7 @@ def test_not_significant_differences_are_marked() -> None:
     # texture: vs baseline 0.0125 +- 0.02 contains 0 (†), vs teacher 0.0375 +- 0.02 excludes it.
     assert row["Texture"] == "0.36 [0.34, 0.38] †"
     assert row["Shape"] == "0.50 [0.48, 0.52] ‡"  # vs teacher 0 +- 0.02
-    assert row["Locality (superpixel)"] == "0.80 [0.78, 0.82] ‡"  # vs teacher: no interval, so not significant
+    assert row[SUPERPIXEL_HEADER] == "0.80 [0.78, 0.82] ‡"  # vs teacher: no interval, so not significant
     assert row["Scramble"] == "0.24 [0.22, 0.26]"  # no comparison row: nothing to mark
     assert "†" not in str(table_row(markdown, "npz-aaaa1111", "resnet56"))
     assert "† / ‡: the student's ratio does not differ significantly" in markdown
@@ -246,9 +253,11 @@ def test_not_significant_differences_are_marked() -> None:
 
 
 def test_bias_transfer_table_and_unidentified_mark() -> None:
-    markdown = section(leaderboard_markdown(all_records()), "npz-aaaa1111")
-    assert "| Student   | Texture           | Shape   | Locality (superpixel)   |" in markdown
-    assert "| vit-kd    | 0.25 [0.23, 0.27] | 0.60 *  | 1.40 [1.38, 1.42]       |" in markdown
+    row = table_row(leaderboard_markdown(all_records()), "npz-aaaa1111", "vit-kd", header="Student")
+    assert row["Texture"] == "0.25 [0.23, 0.27]"
+    assert row["Shape"] == "not identified (gap 0.01 [-0.01, 0.03])"
+    assert row[SUPERPIXEL_HEADER] == "1.40 [1.38, 1.42]"
+    assert "41" not in row["Shape"]
 
 
 def test_format_interval_and_significance_known_answers() -> None:

@@ -96,7 +96,7 @@ def test_unknown_zoo_names_get_close_matches() -> None:
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("name", sorted(zoo.ZOO))
+@pytest.mark.parametrize("name", sorted(name for name, entry in zoo.ZOO.items() if entry.bundled is None))
 def test_the_pinned_hashes_are_those_of_the_published_files(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if not SHARED_CHECKPOINTS.is_dir():
         pytest.skip(f"shared checkpoints not found at {SHARED_CHECKPOINTS}")
@@ -105,3 +105,24 @@ def test_the_pinned_hashes_are_those_of_the_published_files(name: str, monkeypat
     assert zoo.fetch(name) == SHARED_CHECKPOINTS / entry.filename
     assert entry.url.startswith("https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/")
     assert entry.filename.split("-")[1].startswith(entry.sha256[:8])  # akamaster names files by hash prefix
+
+
+@pytest.mark.parametrize("name", sorted(name for name, entry in zoo.ZOO.items() if entry.bundled is not None))
+def test_every_bundled_model_is_shipped_small_verified_and_loads(name: str) -> None:
+    entry = zoo.ZOO[name]
+    path = zoo.fetch(name)
+    assert path.parent == zoo.BUNDLED_DIR
+    assert path.stat().st_size < 5 * 2**20  # committed weights stay small
+    assert entry.recipe == name
+    loaded = load_model(f"zoo:{name}")
+    assert loaded.spec.arch == entry.spec.arch
+    assert loaded.checkpoint.sha256 == entry.sha256
+
+
+def test_a_damaged_bundled_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = next(name for name, entry in zoo.ZOO.items() if entry.bundled is not None)
+    damaged = tmp_path / zoo.ZOO[name].filename
+    damaged.write_bytes(b"not the weights")
+    monkeypatch.setattr(zoo, "BUNDLED_DIR", tmp_path)
+    with pytest.raises(BenchError, match="not the pinned"):
+        zoo.fetch(name)

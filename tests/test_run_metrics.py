@@ -65,6 +65,9 @@ def test_levels_whole_set_and_ratio_rows(pool: BootstrapPool) -> None:
     assert rows["texture", None, "bias_ratio"].value == pytest.approx(0.3 / 0.8)
     assert ("texture", 1, "accuracy") not in rows
     for row in rows.values():
+        if row.metric == "top_class":  # a class index has no interval
+            assert row.ci_low is row.ci_high is None
+            continue
         assert row.ci_low is not None
         assert row.ci_high is not None
         assert row.ci_low <= row.value <= row.ci_high
@@ -141,17 +144,22 @@ def test_bias_transfer_value_and_interval_rules(pool: BootstrapPool) -> None:
     assert row.ci_low <= row.value <= row.ci_high
     assert all(r.severity is None for r in rows.values())
     assert ("clean", None, "bias_transfer") not in rows
-    # teacher and baseline differ by one image on scramble: denominator interval contains 0 -> no interval
+    gap = rows["scramble", None, "teacher_baseline_gap"]
+    assert gap.value == pytest.approx((0.7 - 0.3) / 0.8)  # ratios: accuracies over clean accuracy 0.8
+    # teacher and baseline differ by one image on scramble: the gap's interval contains 0 -> not identified:
+    # the gap row stays, no transfer value is written (it would divide noise by noise)
     close = reference_run(30, 0.3)
     flipped = close["scramble"].correct.copy()
     flipped[0, np.flatnonzero(~flipped[0])[0]] = True
     close["scramble"] = outcome("scramble", flipped, ("grid=2", "grid=4", "grid=8"))
     rows = rows_by_key(transfer_metrics(student, close, baseline, pool))
-    assert rows["scramble", None, "bias_transfer"].ci_low is None
-    assert rows["scramble", None, "bias_transfer"].ci_high is None
-    # identical teacher and baseline: transfer undefined, row omitted
+    assert ("scramble", None, "bias_transfer") not in rows
+    gap = rows["scramble", None, "teacher_baseline_gap"]
+    assert gap.ci_low <= 0.0 <= gap.ci_high
+    # identical teacher and baseline: gap 0, no transfer
     rows = rows_by_key(transfer_metrics(student, baseline, baseline, pool))
     assert ("scramble", None, "bias_transfer") not in rows
+    assert rows["scramble", None, "teacher_baseline_gap"].value == 0.0
 
 
 def test_sets_measured_on_other_images_are_not_compared(pool: BootstrapPool) -> None:

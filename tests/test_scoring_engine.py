@@ -38,7 +38,7 @@ def test_engine_logits_equal_a_plain_forward_for_any_batch_size(tmp_path: Path) 
         logits = engine.set_logits(mapped)
         assert logits.shape == (1, 70, 10)
         assert logits.dtype == np.float32
-        np.testing.assert_allclose(logits[0], expected, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(logits[0], expected, rtol=1e-4, atol=1e-4)  # summation order varies with threads
         assert engine.images == 70
         assert engine.images_per_second is not None
 

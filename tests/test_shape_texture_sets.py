@@ -13,7 +13,8 @@ from scene_sets import build, object_scenes, split_of
 from bench.errors import BenchError
 from datasets_gen.build import plan_sets
 from datasets_gen.generators.cue_conflict import conflict_partners
-from datasets_gen.generators.shape import INK, PAPER
+from datasets_gen.generators.shape import FRAME_MARGIN, SilhouetteConfig, edge_density, silhouettes
+from datasets_gen.segmentation.framing import frame_masks, framing_transforms
 from datasets_gen.segmentation.masks import grow
 from datasets_gen.store import SetStore
 
@@ -32,51 +33,106 @@ def arrays(store: SetStore, name: str, array: str = "images") -> np.ndarray:
     return values[0] if array == "images" else values
 
 
-def test_shape_is_the_mask_dark_on_light(scene_store: SetStore) -> None:
-    masks, shapes = arrays(scene_store, "segmentation", "masks"), arrays(scene_store, "shape")
-    np.testing.assert_array_equal(shapes, np.where(masks, INK, PAPER)[..., None].repeat(3, axis=-1))
+def kept_rows(store: SetStore) -> np.ndarray:
+    return np.flatnonzero(arrays(store, "segmentation", "kept"))
 
 
-def test_shape_edges_draw_the_outline_and_nothing_far_from_the_object(scene_store: SetStore) -> None:
-    masks, edges = arrays(scene_store, "segmentation", "masks"), arrays(scene_store, "shape-edges")[..., 0]
-    assert (edges[~grow(masks, 1)] == PAPER).all()
-    outline = masks & ~np.logical_not(grow(~masks, 1))  # object pixels next to the background
-    assert (edges[outline] < PAPER).mean() > 0.9
+def framed(store: SetStore) -> np.ndarray:
+    masks = arrays(store, "segmentation", "masks")[kept_rows(store)]
+    return frame_masks(masks, framing_transforms(masks, SilhouetteConfig().area, FRAME_MARGIN))
+
+
+def test_gated_sets_hold_the_kept_images_and_say_which(scene_store: SetStore) -> None:
+    kept = kept_rows(scene_store)
+    assert 0 < len(kept) < 40  # the synthetic scenes include masks the gate refuses
+    clean_labels = np.asarray(scene_store.load("clean").labels)
+    for name in OUR_SETS[1:]:
+        stored = scene_store.load(name)
+        np.testing.assert_array_equal(stored.arrays["source_index"], kept)
+        np.testing.assert_array_equal(stored.labels, clean_labels[kept])
+        subset = stored.manifest.subset
+        assert subset["indices"] == kept.tolist()
+        assert (subset["n"], subset["n_source"]) == (len(kept), 40)
+        rates = subset["keep_rate_per_class"]
+        assert sum(rate * 4 for rate in rates.values()) == pytest.approx(len(kept))  # 4 images per class
+
+
+def test_gate_keeps_stable_masks_of_a_plausible_size(scene_store: SetStore) -> None:
+    seg = scene_store.load("segmentation")
+    kept, agreement = np.asarray(seg.arrays["kept"]), np.asarray(seg.arrays["mask_agreement"])
+    area = np.asarray(seg.arrays["masks"]).mean(axis=(1, 2))
+    params = seg.manifest.parameters
+    expected = (agreement >= params["gate_min_agreement"]) & (area >= params["gate_min_area"])
+    expected &= (area <= params["gate_max_area"]) & (np.asarray(seg.arrays["mask_source"]) == 0)
+    np.testing.assert_array_equal(kept, expected)
+
+
+def test_framing_centres_every_silhouette_at_one_area() -> None:
+    rng = np.random.default_rng(0)
+    masks = np.zeros((20, 32, 32), bool)
+    for k in range(20):
+        h, w = rng.integers(4, 14, size=2)
+        y, x = rng.integers(1, 31 - h), rng.integers(1, 31 - w)
+        masks[k, y : y + h, x : x + w] = True
+    out = frame_masks(masks, framing_transforms(masks, 0.3, 1))
+    area = out.mean(axis=(1, 2))
+    assert np.abs(area - 0.3).max() < 0.06  # raw areas ranged 0.016..0.19
+    for k in range(20):
+        r, c = np.flatnonzero(out[k].any(axis=1)), np.flatnonzero(out[k].any(axis=0))
+        assert abs((r.min() + r.max()) / 2 - 15.5) <= 1
+        assert abs((c.min() + c.max()) / 2 - 15.5) <= 1
+
+
+def test_shape_is_the_framed_mask_light_on_dark(scene_store: SetStore) -> None:
+    config = SilhouetteConfig()
+    np.testing.assert_array_equal(
+        arrays(scene_store, "shape"), silhouettes(framed(scene_store), config.ink, config.paper)
+    )
+    assert (config.ink, config.paper) == (255, 0)
+
+
+def test_shape_edges_draw_nothing_far_from_the_framed_object(scene_store: SetStore) -> None:
+    edges = arrays(scene_store, "shape-edges")[..., 0]
+    far = ~grow(framed(scene_store), 4)  # strokes within 1 px of the mask, scaled up to ~2.2x, then bilinear
+    assert (edges[far] == SilhouetteConfig().paper).all()
+    assert (edges[~far] != SilhouetteConfig().paper).mean() > 0.2
 
 
 def test_shape_edges_inside_the_object_come_from_the_image() -> None:
-    from datasets_gen.generators.shape import object_edges
-
     yy, xx = np.mgrid[0:32, 0:32]
     disc = (yy - 16) ** 2 + (xx - 16) ** 2 <= 11**2
     flat = np.where(disc[..., None], np.uint8(200), np.uint8(40)).repeat(3, axis=-1)
     striped = flat.copy()
     striped[disc & (xx % 6 < 3)] = 90
-    edges = object_edges(np.stack([flat, striped]), np.stack([disc, disc]), 60, 140)[..., 0]
+    density = edge_density(np.stack([flat, striped]), np.stack([disc, disc]), 60, 140)
     interior = disc & ~grow(~disc[None], 2)[0]
-    assert (edges[0][interior] == PAPER).all()  # a flat object: its outline only
-    assert (edges[1][interior] < PAPER).mean() > 0.3  # stripes: their edges inside
-    assert (edges[:, ~grow(disc[None], 1)[0]] == PAPER).all()
+    assert (density[0][interior] == 0).all()  # a flat object: its outline only
+    assert (density[1][interior] > 0).mean() > 0.3  # stripes: their edges inside
+    assert (density[:, ~grow(disc[None], 1)[0]] == 0).all()
 
 
 def test_texture_overlay_is_texture_inside_and_the_image_outside(scene_store: SetStore) -> None:
-    masks, clean = arrays(scene_store, "segmentation", "masks"), arrays(scene_store, "clean")
+    kept = kept_rows(scene_store)
+    masks, clean = arrays(scene_store, "segmentation", "masks")[kept], arrays(scene_store, "clean")[kept]
     texture, overlay = arrays(scene_store, "texture"), arrays(scene_store, "texture-overlay")
     np.testing.assert_array_equal(overlay, np.where(masks[..., None], texture, clean))
 
 
-def test_cue_conflict_fills_silhouette_i_with_texture_j(scene_store: SetStore) -> None:
-    masks, texture = arrays(scene_store, "segmentation", "masks"), arrays(scene_store, "texture")
+def test_cue_conflict_fills_framed_silhouette_i_with_texture_j(scene_store: SetStore) -> None:
+    kept = kept_rows(scene_store)
+    texture = arrays(scene_store, "texture")
     conflict = scene_store.load("cue-conflict")
     donors = np.asarray(conflict.arrays["texture_index"])
+    assert np.isin(donors, kept).all()  # donors pass the gate too
     shape_label, texture_label = (
         np.asarray(conflict.arrays["shape_label"]),
         np.asarray(conflict.arrays["texture_label"]),
     )
     labels = np.asarray(scene_store.load("clean").labels)
-    np.testing.assert_array_equal(conflict.images[0], np.where(masks[..., None], texture[donors], PAPER))
+    rows = np.searchsorted(kept, donors)
+    np.testing.assert_array_equal(conflict.images[0], np.where(framed(scene_store)[..., None], texture[rows], 0))
     np.testing.assert_array_equal(conflict.labels, shape_label)
-    np.testing.assert_array_equal(shape_label, labels)
+    np.testing.assert_array_equal(shape_label, labels[kept])
     np.testing.assert_array_equal(texture_label, labels[donors])
     assert (shape_label != texture_label).all()
 
@@ -104,9 +160,17 @@ def test_pairing_is_a_function_of_the_seed() -> None:
 
 
 def test_a_single_class_split_has_no_conflict_to_offer() -> None:
-    labels = np.zeros(6, np.int64)
-    partners = conflict_partners(labels, np.random.default_rng(0))
-    assert (labels[partners] == 0).all()
+    with pytest.raises(BenchError, match="at least two classes"):
+        conflict_partners(np.zeros(6, np.int64), np.random.default_rng(0))
+
+
+def test_only_eligible_images_ask_or_lend() -> None:
+    labels = np.repeat(np.arange(10), 30)
+    eligible = np.random.default_rng(1).random(300) < 0.6
+    partners = conflict_partners(labels, np.random.default_rng(2), eligible)
+    assert eligible[partners[eligible]].all()
+    assert (labels[partners[eligible]] != labels[eligible]).all()
+    np.testing.assert_array_equal(partners[~eligible], np.flatnonzero(~eligible))
 
 
 def test_every_dependent_manifest_records_the_shared_segmentation(scene_store: SetStore) -> None:

@@ -7,6 +7,10 @@ its own manifest. Backends: ``grabcut`` (default, weight-free) and ``fcn`` (FCN-
 study). The ``shape`` sets share this set's backend (``--backend shape=fcn`` is ``--backend segmentation=fcn``),
 so a store never holds silhouettes and textures cut by different segmenters.
 
+Each mask is also checked (``mask_agreement.npy``: IoU with perturbed re-runs of the backend) and gated
+(``kept.npy``): only kept images enter ``shape``, ``shape-edges``, ``texture``, ``texture-overlay`` and
+``cue-conflict`` (see :mod:`datasets_gen.segmentation.quality`).
+
 Its images show the object on a neutral grey, for looking at the masks; scored, they tell how well a model
 recognises an object without its background.
 """
@@ -29,7 +33,7 @@ NEUTRAL_GREY = 128
     cue=Cue.NONE,
     description="the object on grey; its masks are shared by shape, texture and cue-conflict",
     defaults=asdict(SegmentationConfig()),
-    extras={"masks": "bool", "mask_source": "uint8"},
+    extras={"masks": "bool", "mask_source": "uint8", "mask_agreement": "float32", "kept": "bool"},
     backends=segmenter_names(),
     resources=backend_identity,
     config=SegmentationConfig,
@@ -38,4 +42,5 @@ def segmentation(batch: Batch, value: None, /, **params: Any) -> Derived:
     backend = batch.backend or segmenter_names()[0]
     result = segment_images(backend, batch.images, batch.rngs(), SegmentationConfig(**params))
     images = np.where(result.masks[..., None], batch.images, np.uint8(NEUTRAL_GREY))
-    return Derived(images, batch.labels, {"masks": result.masks, "mask_source": result.sources})
+    extras = {"masks": result.masks, "mask_source": result.sources, "mask_agreement": result.agreement}
+    return Derived(images, batch.labels, {**extras, "kept": result.kept})

@@ -23,6 +23,7 @@ from datasets_gen.segmentation.base import (
     segmenter_names,
 )
 from datasets_gen.segmentation.masks import MaskSource, centred_box, repair_degenerate, tidy
+from datasets_gen.segmentation.quality import gate, mask_agreement
 
 __all__ = [
     "MaskSource",
@@ -39,20 +40,28 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Segmentation:
-    """Masks of a batch: bool (n, H, W), and per image the :class:`MaskSource` (uint8 (n,))."""
+    """Masks of a batch: bool (n, H, W); per image the :class:`MaskSource` (uint8 (n,)), the mask's agreement
+    with perturbed re-runs (float32 (n,)) and whether the gate keeps it (bool (n,))."""
 
     masks: np.ndarray
     sources: np.ndarray
+    agreement: np.ndarray
+    kept: np.ndarray
 
 
 def segment_images(
     backend: str, images: np.ndarray, rngs: Sequence[np.random.Generator], config: SegmentationConfig
 ) -> Segmentation:
-    """Foreground masks of uint8 images (n, H, W, 3) by ``backend``, tidied, degenerate ones replaced."""
-    raw = get_segmenter(backend).segment(images, rngs, config)
+    """Foreground masks of uint8 images (n, H, W, 3) by ``backend``, tidied, degenerate ones replaced, gated."""
+    segmenter = get_segmenter(backend)
+    raw = segmenter.segment(images, rngs, config)
     box = centred_box(images.shape[1], images.shape[2], config.box_margin)
     masks, sources = repair_degenerate(images, tidy(raw), box, config.min_coverage, config.max_box_coverage)
-    return Segmentation(masks, sources)
+    agreement = mask_agreement(masks, [tidy(rerun) for rerun in segmenter.reruns(images, rngs, config)])
+    kept = gate(masks, sources, agreement, config.gate_min_agreement, config.gate_min_area, config.gate_max_area)
+    if not config.gate:
+        kept = np.ones(len(masks), dtype=bool)
+    return Segmentation(masks, sources, agreement, kept)
 
 
 def backend_identity(backend: str) -> dict[str, Any]:

@@ -32,6 +32,11 @@ class SegmentationConfig:
         min_coverage: a mask covering less than this fraction of the image is degenerate ("empty"). 0..0.5.
         max_box_coverage: a mask covering at least this fraction of the centred box is degenerate
             ("everything": no background found). 0.5..1.
+        gate_min_agreement: an image enters the gated sets only when its mask's mean IoU with the backend's
+            perturbed re-runs reaches this (see :mod:`datasets_gen.segmentation.quality`). 0..1.
+        gate_min_area, gate_max_area: ... and when its mask covers this range of the image. 0..1.
+        gate: False keeps every image (masks of fallbacks and unstable masks included), as the reference study
+            did; its sets then measure the segmenter as much as the model (``validate`` tells).
     """
 
     box_margin: int = 1
@@ -40,6 +45,10 @@ class SegmentationConfig:
     fcn_size: int = 256
     min_coverage: float = 0.05
     max_box_coverage: float = 0.97
+    gate_min_agreement: float = 0.6
+    gate_min_area: float = 0.06
+    gate_max_area: float = 0.7
+    gate: bool = True
 
     def __post_init__(self) -> None:
         checks = {
@@ -49,6 +58,10 @@ class SegmentationConfig:
             "fcn_size": 64 <= self.fcn_size <= 1024,
             "min_coverage": 0.0 <= self.min_coverage <= 0.5,
             "max_box_coverage": 0.5 <= self.max_box_coverage <= 1.0,
+            "gate_min_agreement": 0.0 <= self.gate_min_agreement <= 1.0,
+            "gate_min_area": 0.0 <= self.gate_min_area <= self.gate_max_area,
+            "gate_max_area": self.gate_min_area <= self.gate_max_area <= 1.0,
+            "gate": isinstance(self.gate, bool),
         }
         check_ranges("segmentation", self, checks)
 
@@ -65,6 +78,12 @@ class Segmenter(Protocol):
         self, images: np.ndarray, rngs: Sequence[np.random.Generator], config: SegmentationConfig
     ) -> np.ndarray:
         """Raw foreground masks, bool (n, H, W), for uint8 images (n, H, W, 3); one generator per image."""
+        ...
+
+    def reruns(
+        self, images: np.ndarray, rngs: Sequence[np.random.Generator], config: SegmentationConfig
+    ) -> list[np.ndarray]:
+        """Raw masks of the same images from perturbed settings, whose agreement with ``segment`` gates an image."""
         ...
 
 

@@ -84,3 +84,11 @@ class FcnSegmenter:
     ) -> np.ndarray:
         del rngs  # inference is deterministic
         return foreground_masks(load_network(), images, config.fcn_size)
+
+    def reruns(
+        self, images: np.ndarray, rngs: Sequence[np.random.Generator], config: SegmentationConfig
+    ) -> list[np.ndarray]:
+        """The network at three quarters and five quarters of ``fcn_size``."""
+        del rngs
+        sizes = (max(64, config.fcn_size * 3 // 4), min(1024, config.fcn_size * 5 // 4))
+        return [foreground_masks(load_network(), images, size) for size in sizes]

@@ -22,7 +22,9 @@ class TextureConfig:
     """Parameters of the ``texture`` set; each backend reads the ones it needs.
 
     Attributes:
-        patch_size: quilting patch side in pixels. 3..16.
+        patch_size: quilting patch side in pixels, 3..16. The default 4 (1/64 of the image) is smaller than any
+            recognisable object part: with 8 px patches whole parts were copied (a texture of an airplane
+            showed two small airplanes).
         overlap: pixels shared by neighbouring quilting patches, cut along the minimum-error path. 1..patch_size/2.
         tolerance: a quilting patch is drawn among the candidates whose overlap error is within (1 + tolerance)
             of the best one; larger gives more variety, smaller smoother seams. 0..10.
@@ -31,8 +33,8 @@ class TextureConfig:
         gatys_lr: Adam's learning rate, in pixel intensity units of [0, 1]. (0, 1].
     """
 
-    patch_size: int = 8
-    overlap: int = 3
+    patch_size: int = 4
+    overlap: int = 2
     tolerance: float = 0.5
     gatys_size: int = 64
     gatys_steps: int = 300

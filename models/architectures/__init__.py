@@ -6,6 +6,7 @@ checkpoints load with ``strict=True``. None imports timm or torchvision at impor
 
 from models.architectures import (  # noqa: F401  (imported to register)
     cifar_resnet,
+    controls,
     mobilenetv2,
     rednet,
     shufflenet,

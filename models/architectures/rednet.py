@@ -5,6 +5,8 @@ The involution repository (d-li14/involution) publishes RedNet only for ImageNet
 (``backbone.*``, global average pooling, ``head.fc``) and one change for 32x32 inputs: the stem's first conv
 has stride 1 and the stem max-pool is dropped, so stages run at 32/16/8/4 pixels instead of 56/28/14/7.
 Every key and shape is the mmcls one, so ImageNet RedNet weights also load (with a new ``head.fc``).
+``rednet_cifar`` takes any depth and narrower widths (``stem_channels``, ``base_channels``, multiples of 32 and
+16), read back from a checkpoint's shapes; the reference study's small involution teacher is one.
 
 Involution: a per-pixel, per-group KxK kernel generated from the pixel's own features (1x1 reduce with BN
 and ReLU, 1x1 expand to K*K*groups), applied to the unfolded neighbourhood; 16 channels per group.
@@ -13,6 +15,9 @@ and ReLU, 1x1 expand to K*K*groups), applied to the unfolded neighbourhood; 16 c
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -124,9 +129,9 @@ class LinearHead(nn.Module):
 class RedNetClassifier(nn.Module):
     """``backbone`` -> global average pooling -> ``head.fc`` (mmcls ImageClassifier)."""
 
-    def __init__(self, depth: int, num_classes: int = 10) -> None:
+    def __init__(self, depth: int, num_classes: int = 10, *, stem_channels: int = 64, base_channels: int = 64) -> None:
         super().__init__()
-        self.backbone = RedNetBackbone(depth)
+        self.backbone = RedNetBackbone(depth, stem_channels, base_channels)
         self.head = LinearHead(self.backbone.feat_dim, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -141,3 +146,31 @@ for _depth in STAGE_BLOCKS:
         description=f"RedNet-{_depth} (involution) with a stride-1 stem and no stem pooling, mmcls keys",
         classifier=("head.fc",),
     )(functools.partial(RedNetClassifier, _depth))
+
+
+def rednet_kwargs_from_shapes(shapes: Mapping[str, tuple[int, ...]], given: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Depth and widths of an mmcls-layout RedNet checkpoint, or None when it is not one."""
+    needed = ("backbone.stem.4.conv.weight", "backbone.layer1.0.conv3.weight", "head.fc.weight")
+    if not all(key in shapes for key in needed):
+        return None
+    block = re.compile(r"backbone\.layer(\d)\.(\d+)\.conv1\.weight")
+    counts = [0, 0, 0, 0]
+    for key in shapes:
+        if (m := block.fullmatch(key)) and 1 <= int(m.group(1)) <= 4:
+            counts[int(m.group(1)) - 1] = max(counts[int(m.group(1)) - 1], int(m.group(2)) + 1)
+    depth = next((d for d, blocks in STAGE_BLOCKS.items() if blocks == tuple(counts)), None)
+    if depth is None:
+        return None
+    stem, base = shapes["backbone.stem.4.conv.weight"][0], shapes["backbone.layer1.0.conv3.weight"][0] // 4
+    return {"depth": depth, "stem_channels": stem, "base_channels": base, **given}
+
+
+register_architecture(
+    "rednet_cifar",
+    family="rednet",
+    source=SOURCE,
+    description="RedNet of any depth (26/38/50) and width (stem_channels, base_channels; read from the checkpoint)",
+    classifier=("head.fc",),
+    kwargs={"depth": 26, "stem_channels": 32, "base_channels": 16},
+    infer_kwargs=rednet_kwargs_from_shapes,
+)(RedNetClassifier)

@@ -1,0 +1,7 @@
+"""Built-in training recipes; importing this package registers every one of them.
+
+To add a recipe, add a ``register_recipe(Recipe(...))`` entry to one of these modules (or a new module
+imported below); ``tests/test_training.py`` trains every registered recipe for a few steps.
+"""
+
+from models.recipes import controls, reference  # noqa: F401  (imported to register)

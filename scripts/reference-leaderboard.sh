@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The project's reference leaderboard: score the reference models (trained by `libkd-bench train`, shipped in
+# the zoo) with their teachers and baselines on every weight-free set of the class-balanced 2,000-image subset
+# of the shared CIFAR-10 JPEG test copy, and write results/reference/ (long CSV, Markdown, plots) and the run
+# records in results/reference/runs/. Deterministic: run it again and nothing changes.
+#
+#   scripts/reference-leaderboard.sh          (about 30-45 minutes on two CPU cores; logits are cached in work/)
+#
+# Environment: LIBKD_BENCH_WORK (default ./work/reference) receives the sets and the logits cache.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/setup-env.sh"
+cd "$ROOT"
+
+SHARED="$ROOT/../shared"
+NPZ="$SHARED/data/cifar10-jpeg/test.npz"
+export LIBKD_BENCH_ZOO_DIR="${LIBKD_BENCH_ZOO_DIR:-$SHARED/checkpoints/akamaster}"
+if [ ! -f "$NPZ" ] || [ ! -d "$LIBKD_BENCH_ZOO_DIR" ]; then
+    echo "reference leaderboard: $NPZ or $LIBKD_BENCH_ZOO_DIR not found; it needs ../shared beside the checkout" >&2
+    exit 2
+fi
+WORK="${LIBKD_BENCH_WORK:-$ROOT/work/reference}"
+OUT="$ROOT/results/reference"
+RESULTS="$WORK/results"
+
+libkd-bench generate-sets --source "npz:$NPZ" --limit 2000 --seed 0 --out "$WORK/sets" --workers 2 --no-progress
+score() { libkd-bench score "$@" --sets-dir "$WORK/sets" --results "$RESULTS" --no-progress >/dev/null; }
+
+# Teachers: the zoo's CNN, the INN trained by ref-rednet, and LIB-KD's ensemble of the two.
+score zoo:akamaster-resnet56 --name resnet56
+score zoo:ref-rednet --name rednet
+score --ensemble zoo:akamaster-resnet56 zoo:ref-rednet --name resnet56+rednet
+# Baselines: the students' architectures trained on labels only.
+score zoo:ref-resnet20-baseline --name resnet20-baseline
+score zoo:ref-vit-baseline --name vit-baseline
+# Students.
+score zoo:ref-resnet20-kd --name resnet20-kd --teacher resnet56 --baseline resnet20-baseline \
+    --kd-method "Hinton KD (T=4, alpha=0.9)"
+score zoo:ref-resnet20-kdlayer --name resnet20-kdlayer --teacher resnet56 --baseline resnet20-baseline \
+    --kd-method "learnable KD layer (1x1-BN-ReLU-1x1 on teacher logits)"
+score zoo:ref-vit-kd --name vit-kd --teacher resnet56 --baseline vit-baseline --kd-method "soft logit KD (T=4)"
+score zoo:ref-vit-disttoken --name vit-disttoken --teacher resnet56 --baseline vit-baseline \
+    --kd-method "distillation token, hard distillation"
+score zoo:ref-vit-libkd --name vit-libkd --teacher resnet56+rednet --baseline vit-baseline \
+    --kd-method "LIB-KD: distillation token, CNN + INN ensemble, precomputed logits"
+
+rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp/runs"
+cp "$RESULTS"/runs/*.json "$OUT.tmp/runs/"
+libkd-bench leaderboard --results "$RESULTS" --out "$OUT.tmp" >/dev/null
+rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
+echo "reference leaderboard written to $OUT" >&2
