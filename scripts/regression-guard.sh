@@ -40,4 +40,4 @@ else
     "${CHECK[@]}"
 fi
 # Reuses the ResNets' cached logits (same checkpoints, same sets); exit 1 when a known answer fails.
-libkd-bench validate --sets-dir "$WORK/sets" --results "$WORK/results" --no-progress
+LIBKD_BENCH_ZOO_DIR="$CHECKPOINTS" libkd-bench validate --sets-dir "$WORK/sets" --results "$WORK/results" --no-progress
