@@ -126,3 +126,29 @@ def test_a_damaged_bundled_file_is_refused(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(zoo, "BUNDLED_DIR", tmp_path)
     with pytest.raises(BenchError, match="not the pinned"):
         zoo.fetch(name)
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_bundled_models_reproduce_their_recorded_clean_accuracy() -> None:
+    """Each bundled model's sidecar records its clean accuracy on the 2,000-image shared subset; scoring it here
+    (CPU, float32) must count exactly the same correct images."""
+    import json
+
+    import numpy as np
+    from conftest import SHARED_TEST_NPZ
+
+    from bench.scoring import EngineConfig, ForwardEngine
+    from datasets_gen.sources import load_source
+
+    if not SHARED_TEST_NPZ.is_file():
+        pytest.skip(f"shared CIFAR-10 copy not found at {SHARED_TEST_NPZ}")
+    split = load_source(f"npz:{SHARED_TEST_NPZ}", limit=2000)
+    for name, entry in sorted(zoo.ZOO.items()):
+        if entry.bundled is None:
+            continue
+        recorded = json.loads((zoo.BUNDLED_DIR / f"{entry.bundled}.json").read_text())["training"]
+        engine = ForwardEngine(load_model(f"zoo:{name}").module, EngineConfig("cpu", 250))
+        predicted = engine.set_logits(split.images[None])[0].argmax(axis=1)
+        assert int((predicted == split.labels).sum()) == round(recorded["clean_accuracy"] * 2000), name
+        assert np.isfinite(recorded["train_seconds"])
