@@ -171,10 +171,9 @@ def _chance_corrected_shape_rows(outcome: SetOutcome, boot: PairedBootstrap) -> 
     if n_conflict == 0:
         return
     k = outcome.num_classes
-    shape_share = (class_indicators(outcome.shape_labels, k) * conflict[:, None]).sum(axis=0) / n_conflict
-    texture_share = (class_indicators(outcome.texture_labels, k) * conflict[:, None]).sum(axis=0) / n_conflict
     shape_w = class_indicators(outcome.shape_labels, k) * conflict[:, None]
     texture_w = class_indicators(outcome.texture_labels, k) * conflict[:, None]
+    shape_share, texture_share = shape_w.sum(axis=0) / n_conflict, texture_w.sum(axis=0) / n_conflict
     for level in levels_of(outcome):
         chosen = outcome.predicted if level == WHOLE_SET else outcome.predicted[level - 1 : level]
         slabs = len(chosen)

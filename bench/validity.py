@@ -103,20 +103,15 @@ def _above_chance_by(margin: float) -> Callable[[MetricRow, MetricRow | None], b
     return lambda row, _: row.value >= CHANCE + margin
 
 
-def _below_with_separate_intervals(row: MetricRow, reference: MetricRow | None) -> bool:
-    return _separated(row, reference, below=True)
+def _separated(below: bool) -> Callable[[MetricRow, MetricRow | None], bool]:
+    """The row's interval lies entirely below (or above) the reference's."""
 
+    def holds(row: MetricRow, reference: MetricRow | None) -> bool:
+        if reference is None or None in (row.ci_low, row.ci_high, reference.ci_low, reference.ci_high):
+            return False
+        return row.ci_high < reference.ci_low if below else row.ci_low > reference.ci_high  # type: ignore[operator]
 
-def _above_with_separate_intervals(row: MetricRow, reference: MetricRow | None) -> bool:
-    return _separated(row, reference, below=False)
-
-
-def _separated(row: MetricRow, reference: MetricRow | None, below: bool) -> bool:
-    if reference is None or None in (row.ci_low, row.ci_high, reference.ci_low, reference.ci_high):
-        return False
-    if below:
-        return row.ci_high < reference.ci_low  # type: ignore[operator]
-    return row.ci_low > reference.ci_high  # type: ignore[operator]
+    return holds
 
 
 def known_answers() -> list[KnownAnswer]:
@@ -170,7 +165,7 @@ def known_answers() -> list[KnownAnswer]:
             "shape_bias_cc",
             "below ResNet-20, intervals apart",
             "a bag of 5-px features is texture-biased",
-            _below_with_separate_intervals,
+            _separated(below=True),
             versus=RESNET20,
         ),
         KnownAnswer(
@@ -191,7 +186,7 @@ def known_answers() -> list[KnownAnswer]:
             "bias_ratio",
             "above ResNet-20, intervals apart",
             "local features survive tiles larger than their window",
-            _above_with_separate_intervals,
+            _separated(below=False),
             versus=RESNET20,
         )
         for severity in (1, 2)

@@ -82,7 +82,7 @@ def cue_conflict(batch: Batch, value: None, /, **params: Any) -> Derived:
     config = CueConflictConfig(**params)
     kept = np.asarray(batch.inputs[KEPT])
     partners = conflict_partners(batch.split_labels, batch.set_rng(), kept)[batch.indices]
-    _, masks = framed_masks(batch, config.area)
+    masks = framed_masks(batch, config.area)
     textures = np.asarray(batch.inputs[TEXTURES][0, texture_rows(batch, partners)])
     images = np.where(masks[..., None], textures, np.uint8(config.paper))
     texture_labels = np.asarray(batch.split_labels[partners], dtype=np.int64)

@@ -67,11 +67,15 @@ class EdgeConfig(SilhouetteConfig):
         check_ranges("shape-edges", self, checks)
 
 
-def framed_masks(batch: Batch, area: float) -> tuple[np.ndarray, np.ndarray]:
-    """The batch's masks and their framed versions: (transforms (n, 2, 3), framed bool masks (n, H, W))."""
+def batch_framing(batch: Batch, area: float) -> tuple[np.ndarray, np.ndarray]:
+    """The batch's masks (bool (n, H, W)) and the transforms that frame them (float32 (n, 2, 3))."""
     masks = np.asarray(batch.inputs[MASKS][batch.indices])
-    transforms = framing_transforms(masks, area, FRAME_MARGIN)
-    return transforms, frame_masks(masks, transforms)
+    return masks, framing_transforms(masks, area, FRAME_MARGIN)
+
+
+def framed_masks(batch: Batch, area: float) -> np.ndarray:
+    """The batch's masks centred and scaled to ``area``, bool (n, H, W)."""
+    return frame_masks(*batch_framing(batch, area))
 
 
 def silhouettes(masks: np.ndarray, ink: int, paper: int) -> np.ndarray:
@@ -112,8 +116,7 @@ def edge_density(images: np.ndarray, masks: np.ndarray, low: int, high: int) -> 
 )
 def shape(batch: Batch, value: None, /, **params: Any) -> Derived:
     config = SilhouetteConfig(**params)
-    _, masks = framed_masks(batch, config.area)
-    return Derived(silhouettes(masks, config.ink, config.paper), batch.labels)
+    return Derived(silhouettes(framed_masks(batch, config.area), config.ink, config.paper), batch.labels)
 
 
 @register_generator(
@@ -129,8 +132,7 @@ def shape(batch: Batch, value: None, /, **params: Any) -> Derived:
 )
 def shape_edges(batch: Batch, value: None, /, **params: Any) -> Derived:
     config = EdgeConfig(**params)
-    masks = np.asarray(batch.inputs[MASKS][batch.indices])
-    transforms = framing_transforms(masks, config.area, FRAME_MARGIN)
+    masks, transforms = batch_framing(batch, config.area)
     density = edge_density(batch.images, masks, config.canny_low, config.canny_high)
     ink = warp_images(density[..., None], transforms, 0.0)[..., 0]
     grey = np.rint(config.paper + (config.ink - config.paper) * ink).astype(np.uint8)
