@@ -1,3 +1,3 @@
-from bench.cli import entrypoint
+from libkd_bench.cli import entrypoint
 
 entrypoint()

@@ -1,7 +1,7 @@
-"""The ``libkd-bench`` command line: one parser, one subcommand per module in ``bench.commands``.
+"""The ``libkd-bench`` command line: one parser, one subcommand per module in ``libkd_bench.commands``.
 
 ``main(argv) -> int`` is what tests call; ``entrypoint()`` only hands its result to ``sys.exit``. Errors
-become exit codes here and nowhere else: a :class:`~bench.errors.BenchError` is one line on stderr and
+become exit codes here and nowhere else: a :class:`~libkd_bench.core.errors.BenchError` is one line on stderr and
 exit code 2. Command modules import heavy libraries inside ``run`` so that ``--help`` stays instant.
 """
 
@@ -14,11 +14,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-import bench
-from bench.errors import BenchError
+import libkd_bench
+from libkd_bench.core.errors import BenchError
 
 PROG = "libkd-bench"
-# Module names under bench.commands, in the order ``--help`` lists them.
+# Module names under libkd_bench.commands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
     "generate_sets",
     "list_sets",
@@ -46,10 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Bias-evaluation benchmark for CIFAR-10 classifiers and their distilled students.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {bench.__version__}")
+    parser.add_argument("--version", action="version", version=f"{PROG} {libkd_bench.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module_name in COMMAND_MODULES:
-        module = importlib.import_module(f"bench.commands.{module_name}")
+        module = importlib.import_module(f"libkd_bench.commands.{module_name}")
         sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.__doc__)
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)

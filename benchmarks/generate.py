@@ -30,11 +30,11 @@ DEFAULT_SOURCE = f"npz:{REPO.parent / 'shared' / 'data' / 'cifar10-jpeg' / 'test
 def main() -> int:
     from neural_backends import neural_seconds_per_image  # benchmarks/neural_backends.py, beside this script
 
-    from bench.commands.generate_sets import parse_assignments
-    from datasets_gen.build import build_sets, plan_sets
-    from datasets_gen.registry import get_generator, parse_set_names, with_prerequisites
-    from datasets_gen.sources import load_source
-    from datasets_gen.store import SetStore
+    from libkd_bench.commands.generate_sets import parse_assignments
+    from libkd_bench.datasets_gen.build import build_sets, plan_sets
+    from libkd_bench.datasets_gen.registry import get_generator, parse_set_names, with_prerequisites
+    from libkd_bench.datasets_gen.sources import load_source
+    from libkd_bench.datasets_gen.store import SetStore
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default=DEFAULT_SOURCE)

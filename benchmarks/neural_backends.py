@@ -20,10 +20,10 @@ def neural_seconds_per_image(images: np.ndarray) -> dict[str, dict[str, Any]]:
     from torchvision.models import vgg19
     from torchvision.models.segmentation import fcn_resnet101
 
-    from bench.errors import BenchError
-    from bench.torch_runtime import resolve_device
-    from datasets_gen.segmentation import SegmentationConfig, fcn
-    from datasets_gen.texture_synthesis import TextureConfig, gatys
+    from libkd_bench.core.errors import BenchError
+    from libkd_bench.core.torch_runtime import resolve_device
+    from libkd_bench.datasets_gen.segmentation import SegmentationConfig, fcn
+    from libkd_bench.datasets_gen.texture_synthesis import TextureConfig, gatys
 
     def network(load: Callable[[], Any], random: Callable[[], Any]) -> tuple[Any, str]:
         try:

@@ -15,7 +15,7 @@ Figures, all in this one process (except peak memory, measured in a child proces
   torchvision ``ImageFolder`` + ``DataLoader`` + a per-image ``ToTensor`` transform and scored; the faster of 0
   and 2 loader workers (found on the first model, reused for the next). ``input-only`` compares just the data
   paths (PNG loader vs memory-mapped uint8 batches converted to float), without the model.
-- ``rescore``: ``libkd-bench rescore RUN`` in this process, and as a fresh command (``python -m bench``).
+- ``rescore``: ``libkd-bench rescore RUN`` in this process, and as a fresh command (``python -m libkd_bench``).
 - peak memory: maximum resident set size of a child process running ``score`` (with the default attacks).
 
 Each timing is the best of ``--repeat`` runs; ``bare``, ``score`` and ``bare-cl`` are interleaved run by run, so
@@ -64,7 +64,7 @@ def best_of(repeat: int, action: Any) -> tuple[float, Any]:
 
 def cli(args: list[str]) -> str:
     """Run ``libkd-bench ARGS`` in this process; returns its stdout, fails loudly on a non-zero exit."""
-    from bench.cli import main
+    from libkd_bench.cli import main
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
@@ -82,7 +82,7 @@ def bare_loop(module: Any, clean: Any, total: int, batch: int, channels_last: bo
     import numpy as np
     import torch
 
-    from bench.scoring import EngineConfig, ForwardEngine
+    from libkd_bench.scoring.forward import EngineConfig, ForwardEngine
 
     n = min(len(clean), 10_000)
     batches = []
@@ -109,8 +109,8 @@ def write_png_tree(sets_dir: Path, out: Path) -> list[Path]:
     """Every set level as ``out/<set>-<level>/<class>/<index>.png``; returns the level folders."""
     from PIL import Image
 
-    from datasets_gen.classes import CIFAR10_CLASSES
-    from datasets_gen.store import SetStore
+    from libkd_bench.datasets_gen.classes import CIFAR10_CLASSES
+    from libkd_bench.datasets_gen.store import SetStore
 
     store = SetStore(sets_dir)
     folders = []
@@ -132,7 +132,7 @@ def png_pipeline(module: Any, folders: list[Path], batch: int, workers: int, wit
     from torch.utils.data import DataLoader
     from torchvision import datasets, transforms
 
-    from bench.scoring import EngineConfig, ForwardEngine
+    from libkd_bench.scoring.forward import EngineConfig, ForwardEngine
 
     correct = total = 0
     threads = ForwardEngine(module or torch.nn.Identity(), EngineConfig("cpu", batch)).threads()  # as score does
@@ -159,8 +159,8 @@ def engine_input_only(sets_dir: Path, batch: int) -> int:
     """The engine's data path alone: memory-mapped uint8 batches to float tensors; returns images seen."""
     import torch
 
-    from bench.scoring import EngineConfig, ForwardEngine
-    from datasets_gen.store import SetStore
+    from libkd_bench.datasets_gen.store import SetStore
+    from libkd_bench.scoring.forward import EngineConfig, ForwardEngine
 
     engine = ForwardEngine(torch.nn.Identity(), EngineConfig("cpu", batch))
     store, seen = SetStore(sets_dir), 0
@@ -177,7 +177,7 @@ def peak_memory_mb(ckpt: str, sets_dir: Path, results: Path, batch: int) -> floa
     """Peak RSS (MB) of a child process running a full ``score`` (default attacks included)."""
     code = (
         "import resource, sys\n"
-        "from bench.cli import main\n"
+        "from libkd_bench.cli import main\n"
         "code = main(sys.argv[1:])\n"
         "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
         "sys.exit(code)\n"
@@ -203,7 +203,7 @@ def prepare_sets(args: argparse.Namespace, scratch: Path) -> Path:
 
 def measure_model(depth: int, sets: Any, folders: list[Path], scratch: Path, args: argparse.Namespace) -> dict:
     """Every figure of one akamaster ResNet (see the module docstring)."""
-    from models import load_model
+    from libkd_bench.models import load_model
 
     ckpt, batch, repeat = checkpoint(depth), args.batch_size, args.repeat
     results = scratch / f"results-{depth}"
@@ -267,7 +267,7 @@ def main() -> int:
 
     import torch
 
-    from bench.scoring_sets import load_scoring_sets
+    from libkd_bench.scoring.sets import load_scoring_sets
 
     figures: dict[str, Any] = {"torch_threads": torch.get_num_threads(), "batch_size": args.batch_size}
     with tempfile.TemporaryDirectory(prefix="libkd-bench-score-") as tmp:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from bench.errors import BenchError, unknown_name_message
+from libkd_bench.core.errors import BenchError, unknown_name_message
 
 Backend = TypeVar("Backend")
 

@@ -19,12 +19,19 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from bench.errors import BenchError
-from bench.provenance import library_versions
-from datasets_gen.registry import Batch, Derived, GeneratorEntry, get_generator, linked_backends, with_prerequisites
-from datasets_gen.seeding import SetSeed
-from datasets_gen.sources import Split
-from datasets_gen.store import SetDraft, SetManifest, SetStore, Severity
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.provenance import library_versions
+from libkd_bench.datasets_gen.registry import (
+    Batch,
+    Derived,
+    GeneratorEntry,
+    get_generator,
+    linked_backends,
+    with_prerequisites,
+)
+from libkd_bench.datasets_gen.seeding import SetSeed
+from libkd_bench.datasets_gen.sources import Split
+from libkd_bench.datasets_gen.store import SetDraft, SetManifest, SetStore, Severity
 
 CHUNK_SIZE = 256
 CLEAN = "clean"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import BenchError
-from datasets_gen.classes import IMAGE_SHAPE
+from libkd_bench.core.errors import BenchError
+from libkd_bench.datasets_gen.classes import IMAGE_SHAPE
 
 BATCHES_DIR = "cifar-10-batches-py"
 TEST_BATCH = "test_batch"

@@ -7,7 +7,7 @@ one-line error naming the file, the folder and the address to fetch it from, rai
 before anything is built. The identity recorded in a manifest is the enum member, the file name and the
 file's sha256, so sets made with other weights never pass for each other.
 
-On the CPU the networks run on one thread (``bench.torch_runtime.torch_threads(1)``): parallelism comes from
+On the CPU the networks run on one thread (``libkd_bench.core.torch_runtime.torch_threads(1)``): parallelism comes from
 the worker processes of ``generate-sets --workers``, results cannot depend on a thread count that varies with
 the worker count, and two workers with two threads each on two cores would spin against each other (measured:
 3.4 times slower).
@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from bench.errors import BenchError
-from bench.provenance import sha256_file
-from models.spec import PRESET_STATS, Preset
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.provenance import sha256_file
+from libkd_bench.models.spec import PRESET_STATS, Preset
 
 
 def imagenet_normalize(x: Any) -> Any:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.atomic_io import write_bytes_atomic
-from bench.errors import BenchError
-from datasets_gen.classes import CIFAR10_CLASSES
-from datasets_gen.store import SetStore, StoredSet
+from libkd_bench.core.atomic_io import write_bytes_atomic
+from libkd_bench.core.errors import BenchError
+from libkd_bench.datasets_gen.classes import CIFAR10_CLASSES
+from libkd_bench.datasets_gen.store import SetStore, StoredSet
 
 
 def example_indices(labels: np.ndarray, count: int) -> np.ndarray:

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bench.errors import BenchError, unknown_name_message
-from datasets_gen.seeding import SetSeed
+from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.datasets_gen.seeding import SetSeed
 
 
 class Cue(str, enum.Enum):
@@ -176,7 +176,7 @@ def register_generator(
 
 
 def _load_builtin_generators() -> None:
-    import datasets_gen.generators  # noqa: F401  (registers on import)
+    import libkd_bench.datasets_gen.generators  # noqa: F401  (registers on import)
 
 
 def list_generators() -> list[str]:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import BenchError
-from bench.provenance import sha256_array
-from datasets_gen.classes import CIFAR10_CLASSES, IMAGE_SHAPE, NUM_CLASSES
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.provenance import sha256_array
+from libkd_bench.datasets_gen.classes import CIFAR10_CLASSES, IMAGE_SHAPE, NUM_CLASSES
 
 DATA_ENV = "LIBKD_BENCH_DATA"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -85,7 +85,7 @@ def load_source(spec: str = "cifar10", data_root: Path | None = None, limit: int
     """Read the clean split named by ``spec``; ``limit`` keeps a class-balanced subset (see ``balanced_subset``)."""
     kind, location = parse_source(spec)
     if kind is SourceKind.CIFAR10:
-        from datasets_gen.cifar10 import load_test_split
+        from libkd_bench.datasets_gen.cifar10 import load_test_split
 
         root = data_root or default_data_root()
         images, labels = load_test_split(root)

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.atomic_io import atomic_directory, is_temporary
-from bench.errors import BenchError
-from bench.provenance import sha256_file
+from libkd_bench.core.atomic_io import atomic_directory, is_temporary
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.provenance import sha256_file
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1

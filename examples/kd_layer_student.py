@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.architectures.cifar_resnet import CifarResNetA
+from libkd_bench.models.architectures.cifar_resnet import CifarResNetA
 
 
 class KdLayer(nn.Module):

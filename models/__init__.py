@@ -10,30 +10,30 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from models.checkpoints import CheckpointInfo
-    from models.loading import LoadedModel, load_model
-    from models.registry import (
+    from libkd_bench.models.checkpoints import CheckpointInfo
+    from libkd_bench.models.loading import LoadedModel, load_model
+    from libkd_bench.models.registry import (
         create_architecture,
         get_architecture,
         is_architecture,
         list_architectures,
         register_architecture,
     )
-    from models.spec import Interpolation, ModelSpec, Preset, SpecOverrides
+    from libkd_bench.models.spec import Interpolation, ModelSpec, Preset, SpecOverrides
 
 _EXPORTS = {
-    "CheckpointInfo": "models.checkpoints",
-    "LoadedModel": "models.loading",
-    "load_model": "models.loading",
-    "create_architecture": "models.registry",
-    "get_architecture": "models.registry",
-    "is_architecture": "models.registry",
-    "list_architectures": "models.registry",
-    "register_architecture": "models.registry",
-    "Interpolation": "models.spec",
-    "ModelSpec": "models.spec",
-    "Preset": "models.spec",
-    "SpecOverrides": "models.spec",
+    "CheckpointInfo": "libkd_bench.models.checkpoints",
+    "LoadedModel": "libkd_bench.models.loading",
+    "load_model": "libkd_bench.models.loading",
+    "create_architecture": "libkd_bench.models.registry",
+    "get_architecture": "libkd_bench.models.registry",
+    "is_architecture": "libkd_bench.models.registry",
+    "list_architectures": "libkd_bench.models.registry",
+    "register_architecture": "libkd_bench.models.registry",
+    "Interpolation": "libkd_bench.models.spec",
+    "ModelSpec": "libkd_bench.models.spec",
+    "Preset": "libkd_bench.models.spec",
+    "SpecOverrides": "libkd_bench.models.spec",
 }
 __all__ = [
     "CheckpointInfo",

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from bench.errors import BenchError
+from libkd_bench.core.errors import BenchError
 
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "student")
 PREFIXES = ("module.", "_orig_mod.", "model.", "student.")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
+from libkd_bench.core.errors import BenchError
 
 ZIP_MAGIC = b"PK\x03\x04"
 PICKLE_PROTO = b"\x80"

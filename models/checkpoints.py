@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.checkpoint_contents import StateDict, find_state_dict
-from models.checkpoint_formats import CheckpointFile, read_checkpoint_file
-from models.sidecar import read_sidecar, sidecar_path
-from models.spec import SpecOverrides
-from models.zoo import PREFIX as ZOO_PREFIX
-from models.zoo import fetch, is_zoo_reference, zoo_entry
+from libkd_bench.models.checkpoint_contents import StateDict, find_state_dict
+from libkd_bench.models.checkpoint_formats import CheckpointFile, read_checkpoint_file
+from libkd_bench.models.sidecar import read_sidecar, sidecar_path
+from libkd_bench.models.spec import SpecOverrides
+from libkd_bench.models.zoo import PREFIX as ZOO_PREFIX
+from libkd_bench.models.zoo import fetch, is_zoo_reference, zoo_entry
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Command-line flags that say how to load a model, shared by every command that loads one.
 
 ``add_model_arguments`` adds them to a parser (importing nothing heavy, so ``--help`` stays instant);
-``load_model_from_args`` turns the parsed flags into a :func:`models.loading.load_model` call. Flags override
-a checkpoint's sidecar, which overrides the architecture's defaults.
+``load_model_from_args`` turns the parsed flags into a :func:`libkd_bench.models.loading.load_model` call. Flags
+override a checkpoint's sidecar, which overrides the architecture's defaults.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from bench.errors import BenchError
-from models.spec import Interpolation, Preset, SpecOverrides
+from libkd_bench.core.errors import BenchError
+from libkd_bench.models.spec import Interpolation, Preset, SpecOverrides
 
 if TYPE_CHECKING:
-    from models.loading import LoadedModel
+    from libkd_bench.models.loading import LoadedModel
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add --arch, --arch-module, --arch-option, --num-classes, --preset, --mean, --std, --input-size,
+    """Add --arch, --arch-module, --arch-path, --arch-option, --num-classes, --preset, --mean, --std, --input-size,
     --interpolation and --unsafe-pickle."""
     group = parser.add_argument_group("model loading")
     group.add_argument("--arch", help="architecture (libkd-bench list-models) or timm:NAME; default: detected")
@@ -29,6 +29,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="FILE.py[:BUILDER]",
         help="import a user architecture file (repeatable); BUILDER(num_classes=...) is registered under its name",
+    )
+    group.add_argument(
+        "--arch-path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="directory put first on the import path for --arch-module, e.g. your KD repository's root (repeatable)",
     )
     group.add_argument(
         "--arch-option",
@@ -87,8 +94,10 @@ def overrides_from_args(args: argparse.Namespace) -> SpecOverrides:
 
 def load_model_from_args(checkpoint: str, args: argparse.Namespace, device: str = "cpu") -> LoadedModel:
     """Load ``checkpoint`` as the flags added by :func:`add_model_arguments` say."""
-    from models.loading import load_model
+    from libkd_bench.models.loading import load_model
+    from libkd_bench.models.user_architectures import add_arch_paths
 
+    add_arch_paths(args.arch_path)
     return load_model(
         checkpoint,
         unsafe_pickle=args.unsafe_pickle,

@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-from models.checkpoint_contents import shapes_of
-from models.registry import ArchitectureEntry, registered_entries
-from models.user_architectures import load_all_entry_points
+from libkd_bench.models.checkpoint_contents import shapes_of
+from libkd_bench.models.registry import ArchitectureEntry, registered_entries
+from libkd_bench.models.user_architectures import load_all_entry_points
 
 Shapes = Mapping[str, tuple[int, ...]]
 DEFAULT_NUM_CLASSES = 10

@@ -19,11 +19,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from bench.errors import BenchError
-from bench.provenance import sha256_json
-from models.checkpoints import CheckpointInfo
-from models.loading import LoadedModel
-from models.spec import PRESET_STATS, ModelSpec, Preset, enum_member
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.provenance import sha256_json
+from libkd_bench.models.checkpoints import CheckpointInfo
+from libkd_bench.models.loading import LoadedModel
+from libkd_bench.models.spec import PRESET_STATS, ModelSpec, Preset, enum_member
 
 ENSEMBLE_FORMAT = "ensemble"
 

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.errors import BenchError
-from models.checkpoints import CheckpointInfo, open_checkpoint
-from models.detect import detect_architecture
-from models.loading import load_opened
-from models.spec import ModelSpec, SpecOverrides
-from models.user_architectures import load_arch_module
+from libkd_bench.core.errors import BenchError
+from libkd_bench.models.checkpoints import CheckpointInfo, open_checkpoint
+from libkd_bench.models.detect import detect_architecture
+from libkd_bench.models.loading import load_opened
+from libkd_bench.models.spec import ModelSpec, SpecOverrides
+from libkd_bench.models.user_architectures import load_arch_module
 
 
 @dataclass(frozen=True)

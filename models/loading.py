@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.errors import BenchError
-from bench.torch_runtime import torch_threads
-from models.checkpoint_contents import non_finite_tensors, shapes_of
-from models.checkpoints import CheckpointInfo, OpenedCheckpoint, open_checkpoint
-from models.detect import (
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.torch_runtime import torch_threads
+from libkd_bench.models.checkpoint_contents import non_finite_tensors, shapes_of
+from libkd_bench.models.checkpoints import CheckpointInfo, OpenedCheckpoint, open_checkpoint
+from libkd_bench.models.detect import (
     DEFAULT_NUM_CLASSES,
     Match,
     classifier_classes,
@@ -28,10 +28,10 @@ from models.detect import (
     detect_architecture,
     signature,
 )
-from models.registry import ArchitectureEntry, get_architecture
-from models.spec import CIFAR_INPUT_SIZE, ModelSpec, SpecOverrides
-from models.user_architectures import load_arch_module
-from models.wrapped import NormalizedClassifier
+from libkd_bench.models.registry import ArchitectureEntry, get_architecture
+from libkd_bench.models.spec import CIFAR_INPUT_SIZE, ModelSpec, SpecOverrides
+from libkd_bench.models.user_architectures import load_arch_module
+from libkd_bench.models.wrapped import NormalizedClassifier
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 A builder is ``fn(num_classes, **kwargs) -> torch.nn.Module`` returning a randomly initialised network whose
 ``state_dict`` keys match the public repository it reproduces, so that repository's checkpoints load with
-``strict=True``. Names come from three places: the built-in families under ``models.architectures`` (imported
-on first use), user files (``--arch-module``) and the ``libkd_bench.architectures`` entry-point group (see
-``models.user_architectures``). ``timm:NAME`` names any timm model without registering it up front.
+``strict=True``. Names come from three places: the built-in families under ``libkd_bench.models.architectures``
+(imported on first use), user files (``--arch-module``) and the ``libkd_bench.architectures`` entry-point group (see
+``libkd_bench.models.user_architectures``). ``timm:NAME`` names any timm model without registering it up front.
 
 This module imports no torch; the families do, when they are first needed.
 """
@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.errors import BenchError, unknown_name_message
-from models.spec import CIFAR_INPUT_SIZE, Interpolation, Preset, SpecOverrides
+from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.models.spec import CIFAR_INPUT_SIZE, Interpolation, Preset, SpecOverrides
 
 Builder = Callable[..., Any]  # (num_classes: int, **kwargs) -> torch.nn.Module
 KwargsInference = Callable[[Mapping[str, tuple[int, ...]], Mapping[str, Any]], "dict[str, Any] | None"]
@@ -110,12 +110,12 @@ def register_prefix(prefix: str) -> Callable[[Callable[[str], ArchitectureEntry]
 
 
 def _load_builtin_architectures() -> None:
-    import models.architectures  # noqa: F401  (registers on import)
+    import libkd_bench.models.architectures  # noqa: F401  (registers on import)
 
 
 def list_architectures(pattern: str = "*") -> list[str]:
     """Registered names matching a shell-style ``pattern``, entry-point architectures included (not imported)."""
-    from models.user_architectures import entry_point_names
+    from libkd_bench.models.user_architectures import entry_point_names
 
     _load_builtin_architectures()
     names = set(_ENTRIES) | set(entry_point_names())
@@ -132,7 +132,7 @@ def is_architecture(name: str) -> bool:
 
 def get_architecture(name: str) -> ArchitectureEntry:
     """The entry of ``name``; a miss loads a matching entry point, then fails with the close matches."""
-    from models.user_architectures import load_entry_point
+    from libkd_bench.models.user_architectures import load_entry_point
 
     _load_builtin_architectures()
     prefix, separator, rest = name.partition(PREFIX_SEPARATOR)

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError, unknown_name_message
-from models.spec import SpecOverrides
+from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.models.spec import SpecOverrides
 
 SUFFIXES = (".json", ".yaml", ".yml")
 FIELDS = ("arch", "num_classes", "preset", "mean", "std", "input_size", "interpolation", "arch_kwargs")

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from bench.errors import BenchError
+from libkd_bench.core.errors import BenchError
 
 Triple = tuple[float, float, float]
 CIFAR_INPUT_SIZE = 32

@@ -2,7 +2,10 @@
 
 - ``--arch-module path/to/file.py:builder`` imports the file and registers ``builder`` under its own name
   (``builder(num_classes=..., **kwargs) -> torch.nn.Module``); ``--arch-module path/to/file.py`` just imports
-  it, for files that register themselves with ``models.registry.register_architecture``.
+  it, for files that register themselves with ``libkd_bench.models.registry.register_architecture``.
+  The file's own directory, and any ``--arch-path DIR`` (a repository root), come first on ``sys.path``, so a
+  KD repository's ``from models import model_dict`` finds that repository's ``models`` package. libkd-bench's
+  own modules all live under ``libkd_bench``, so nothing the user's code imports can shadow them.
 - A package declares builders in the entry-point group ``libkd_bench.architectures``, e.g. in its
   ``pyproject.toml``: ``[project.entry-points."libkd_bench.architectures"] my_student = "pkg.models:build"``.
   Entry points are listed by name without importing them; one is imported when its name is used, and all are
@@ -16,13 +19,14 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench.errors import BenchError, unknown_name_message
-from models.registry import register_architecture, registered_entries, registered_entry
+from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.models.registry import register_architecture, registered_entries, registered_entry
 
 ENTRY_POINT_GROUP = "libkd_bench.architectures"
 USER_FAMILY = "user"
@@ -37,12 +41,30 @@ def _split_reference(reference: str) -> tuple[Path, str | None]:
     return Path(reference), None
 
 
+def add_arch_paths(directories: Sequence[str | Path]) -> None:
+    """Put the user's ``--arch-path`` directories first on ``sys.path`` (in the order given)."""
+    for directory in reversed([Path(d).expanduser().resolve() for d in directories]):
+        if not directory.is_dir():
+            raise BenchError(f"--arch-path {directory} is not a directory; give the root of the repository to import")
+        _prepend_to_sys_path(directory)
+
+
+def _prepend_to_sys_path(directory: Path) -> None:
+    # Kept for the whole run: builders often import lazily (``from models.resnet import ...`` inside the call).
+    entry = str(directory)
+    if entry in sys.path:
+        sys.path.remove(entry)
+    sys.path.insert(0, entry)
+
+
 def _import_file(path: Path) -> ModuleType:
     path = path.resolve()
     if path in _IMPORTED_FILES:
         return _IMPORTED_FILES[path]
     if not path.is_file() or path.suffix != ".py":
         raise BenchError(f"--arch-module {path} is not a Python file; give path/to/file.py[:builder]")
+    if str(path.parent) not in sys.path:
+        _prepend_to_sys_path(path.parent)
     name = f"libkd_bench_user_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import BenchError
-from models.spec import Interpolation, ModelSpec
+from libkd_bench.core.errors import BenchError
+from libkd_bench.models.spec import Interpolation, ModelSpec
 
 
 def select_logits(output: object, batch: int, num_classes: int) -> torch.Tensor:

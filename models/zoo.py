@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from bench.atomic_io import write_bytes_atomic
-from bench.errors import BenchError, unknown_name_message
-from bench.provenance import sha256_file
-from models.spec import Preset, SpecOverrides
+from libkd_bench.core.atomic_io import write_bytes_atomic
+from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.core.provenance import sha256_file
+from libkd_bench.models.spec import Preset, SpecOverrides
 
 PREFIX = "zoo:"
 MIRROR_ENV = "LIBKD_BENCH_ZOO_DIR"
@@ -133,7 +133,7 @@ _BUNDLED_TABLE: tuple[tuple[str, str, Preset, float], ...] = (
 
 def _bundled_entry(name: str, sha256: str, preset: Preset, accuracy: float) -> ZooEntry:
     """A bundled entry whose architecture and training story come from the recipe that made it."""
-    from models.training.recipe import Method, get_recipe
+    from libkd_bench.models.training.recipe import Method, get_recipe
 
     recipe = get_recipe(name)
     teachers = "+".join(t.split(":", 1)[1] for t in recipe.teachers)

@@ -23,7 +23,7 @@ LIMIT_ARGS=()
 
 if [ -n "${LIBKD_BENCH_SOURCE:-}" ]; then
     SOURCE="$LIBKD_BENCH_SOURCE"
-elif python -c 'from datasets_gen.sources import load_source; load_source("cifar10")' 2>/dev/null; then
+elif python -c 'from libkd_bench.datasets_gen.sources import load_source; load_source("cifar10")' 2>/dev/null; then
     SOURCE=cifar10
 elif [ -f "$SHARED/data/cifar10-jpeg/test.npz" ]; then
     SOURCE="npz:$SHARED/data/cifar10-jpeg/test.npz"

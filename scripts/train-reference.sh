@@ -38,7 +38,7 @@ fi
 # Recipes taught by another recipe's model wait for it; the rest start at once.
 mapfile -t NEEDS < <("$PY" - "${RECIPES[@]}" <<'PYEOF'
 import sys
-from models.training.recipe import RECIPE_TEACHER, get_recipe
+from libkd_bench.models.training.recipe import RECIPE_TEACHER, get_recipe
 for name in sys.argv[1:]:
     needed = [t[len(RECIPE_TEACHER):] for t in get_recipe(name).teachers if t.startswith(RECIPE_TEACHER)]
     print(name, *needed)
@@ -46,7 +46,7 @@ PYEOF
 )
 
 echo "train-reference: decoding the train split once into $OUT/cache" >&2
-"$PY" -c 'import sys; from models.training.data import load_split; load_split(sys.argv[1])' "$TRAIN_DATA"
+"$PY" -c 'import sys; from libkd_bench.models.training.data import load_split; load_split(sys.argv[1])' "$TRAIN_DATA"
 
 declare -A PID
 start_recipe() {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.cli import main
+from libkd_bench.cli import main
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.run_record import MetricRow, RunRecord, write_record
+from libkd_bench.records.run_record import MetricRow, RunRecord, write_record
 
 SOURCE_A = {"id": "npz-aaaa1111", "kind": "npz", "location": "data/test.npz", "sha256": "a" * 64, "n": 2000}
 SOURCE_B = {"id": "folder-bbbb2222", "kind": "folder", "location": "data/cifar", "sha256": "b" * 64, "n": 1000}

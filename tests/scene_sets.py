@@ -10,9 +10,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from datasets_gen.build import build_sets, plan_sets
-from datasets_gen.sources import SourceInfo, SourceKind, Split, split_sha256
-from datasets_gen.store import SetStore
+from libkd_bench.datasets_gen.build import build_sets, plan_sets
+from libkd_bench.datasets_gen.sources import SourceInfo, SourceKind, Split, split_sha256
+from libkd_bench.datasets_gen.store import SetStore
 
 SHAPES = ("disc", "rectangle", "triangle", "ellipse")
 

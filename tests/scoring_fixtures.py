@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.errors import BenchError
-from datasets_gen.registry import Batch, get_generator
-from datasets_gen.seeding import SetSeed
-from datasets_gen.store import SetStore, Severity
+from libkd_bench.core.errors import BenchError
+from libkd_bench.datasets_gen.registry import Batch, get_generator
+from libkd_bench.datasets_gen.seeding import SetSeed
+from libkd_bench.datasets_gen.store import SetStore, Severity
 
 
 class TinyNet(nn.Module):

@@ -7,8 +7,9 @@ import pytest
 import torch
 from scoring_fixtures import TinyNet
 
-from bench.adversarial import attack_logits, build_attack
-from bench.adversarial_settings import (
+from libkd_bench.core.errors import BenchError
+from libkd_bench.scoring.adversarial import attack_logits, build_attack
+from libkd_bench.scoring.adversarial_settings import (
     AdversarialConfig,
     AttackName,
     adversarial_subset,
@@ -16,8 +17,7 @@ from bench.adversarial_settings import (
     parse_attacks,
     parse_eps,
 )
-from bench.errors import BenchError
-from bench.scoring import EngineConfig, ForwardEngine
+from libkd_bench.scoring.forward import EngineConfig, ForwardEngine
 
 
 def data(n: int = 40) -> tuple[np.ndarray, np.ndarray]:

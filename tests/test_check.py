@@ -9,9 +9,9 @@ import pytest
 from cli_helpers import assert_one_line_error, run_cli
 from leaderboard_records import all_records, student, teacher, write_results
 
-from bench.errors import BenchError
-from bench.leaderboard import format_long_csv, long_frame, parse_long_csv
-from bench.regression import CheckConfig, Verdict, compare, parse_metrics, verdict
+from libkd_bench.core.errors import BenchError
+from libkd_bench.reports.leaderboard import format_long_csv, long_frame, parse_long_csv
+from libkd_bench.reports.regression import CheckConfig, Verdict, compare, parse_metrics, verdict
 
 
 def frame() -> pd.DataFrame:

@@ -11,10 +11,10 @@ import pytest
 from cli_helpers import assert_one_line_error, run_cli
 from conftest import REPO, synthetic_images
 
-import bench
-from bench.cli import main
-from datasets_gen.registry import list_generators
-from datasets_gen.store import SetStore
+import libkd_bench
+from libkd_bench.cli import main
+from libkd_bench.datasets_gen.registry import list_generators
+from libkd_bench.datasets_gen.store import SetStore
 
 
 def generate_sets(capsys: pytest.CaptureFixture[str], npz: Path, out: Path, sets: str, *extra: str) -> str:
@@ -27,14 +27,14 @@ def generate_sets(capsys: pytest.CaptureFixture[str], npz: Path, out: Path, sets
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
-    assert capsys.readouterr().out.strip() == f"libkd-bench {bench.__version__}"
+    assert capsys.readouterr().out.strip() == f"libkd-bench {libkd_bench.__version__}"
     assert main(["--help"]) == 0
     assert "generate-sets" in capsys.readouterr().out
 
 
 def test_help_does_not_import_torch() -> None:
     code = (
-        "import sys; from bench.cli import build_parser; build_parser(); "
+        "import sys; from libkd_bench.cli import build_parser; build_parser(); "
         "print(sorted({'torch', 'cv2', 'skimage'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
@@ -133,8 +133,8 @@ def test_generated_arrays_match_direct_generator_calls(
     tmp_path: Path, synthetic_npz: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """What the CLI stores is what the generator returns for the same seeds (no hidden reordering)."""
-    from datasets_gen.registry import Batch, get_generator
-    from datasets_gen.seeding import SetSeed
+    from libkd_bench.datasets_gen.registry import Batch, get_generator
+    from libkd_bench.datasets_gen.seeding import SetSeed
 
     generate_sets(capsys, synthetic_npz, tmp_path, "scramble", "--seed", "8")
     with np.load(synthetic_npz) as data:

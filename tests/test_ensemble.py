@@ -11,13 +11,13 @@ from cli_helpers import assert_one_line_error, run_cli
 from conftest import RESNET20, RESNET32, SHARED_CHECKPOINTS, SHARED_TEST_NPZ
 from torch import nn
 
-from bench.errors import BenchError
-from bench.logits_cache import KEY_DIGITS
-from bench.run_record import RunRecord, read_record
-from models.checkpoints import CheckpointInfo
-from models.ensemble import Combine, EnsembleClassifier, ensemble_model
-from models.loading import LoadedModel
-from models.spec import ModelSpec, Preset
+from libkd_bench.core.errors import BenchError
+from libkd_bench.models.checkpoints import CheckpointInfo
+from libkd_bench.models.ensemble import Combine, EnsembleClassifier, ensemble_model
+from libkd_bench.models.loading import LoadedModel
+from libkd_bench.models.spec import ModelSpec, Preset
+from libkd_bench.records.run_record import RunRecord, read_record
+from libkd_bench.scoring.logits_cache import KEY_DIGITS
 
 
 class FixedLogits(nn.Module):
@@ -32,7 +32,7 @@ class FixedLogits(nn.Module):
 
 
 def member(table: torch.Tensor, sha: str, arch: str = "resnet20_a", preset: Preset = Preset.CIFAR10) -> LoadedModel:
-    from models.spec import PRESET_STATS
+    from libkd_bench.models.spec import PRESET_STATS
 
     mean, std = PRESET_STATS[preset]
     spec = ModelSpec(arch=arch, num_classes=table.shape[1], mean=mean, std=std, preset=preset)
@@ -98,7 +98,7 @@ def real_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """clean + scramble of a class-balanced 300-image subset of the shared JPEG test set."""
     if not (SHARED_TEST_NPZ.is_file() and RESNET20.is_file() and RESNET32.is_file()):
         pytest.skip(f"shared CIFAR-10 copy or akamaster checkpoints not found under {SHARED_CHECKPOINTS.parents[1]}")
-    from bench.cli import main
+    from libkd_bench.cli import main
 
     out = tmp_path_factory.mktemp("ensemble") / "sets"
     args = ["generate-sets", "--source", f"npz:{SHARED_TEST_NPZ}", "--limit", "300", "--sets", "scramble"]

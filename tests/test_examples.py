@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from bench.cli import build_parser
-from models import registry
+from libkd_bench.cli import build_parser
+from libkd_bench.models import registry
 
 DOCUMENTS = [
     REPO / "examples" / "README.md",

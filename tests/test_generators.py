@@ -12,14 +12,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from datasets_gen.build import CHUNK_SIZE, build_sets, plan_set
-from datasets_gen.generators.patch_noise import noise_patch
-from datasets_gen.generators.scramble import tiles_of
-from datasets_gen.generators.superpixel import fill_segments_with_mean
-from datasets_gen.registry import Batch, get_generator, list_generators
-from datasets_gen.seeding import SetSeed
-from datasets_gen.sources import SourceInfo, SourceKind, Split, split_sha256
-from datasets_gen.store import SetStore
+from libkd_bench.datasets_gen.build import CHUNK_SIZE, build_sets, plan_set
+from libkd_bench.datasets_gen.generators.patch_noise import noise_patch
+from libkd_bench.datasets_gen.generators.scramble import tiles_of
+from libkd_bench.datasets_gen.generators.superpixel import fill_segments_with_mean
+from libkd_bench.datasets_gen.registry import Batch, get_generator, list_generators
+from libkd_bench.datasets_gen.seeding import SetSeed
+from libkd_bench.datasets_gen.sources import SourceInfo, SourceKind, Split, split_sha256
+from libkd_bench.datasets_gen.store import SetStore
 
 ALL_SETS = list_generators()
 images_strategy = st.integers(1, 12).flatmap(

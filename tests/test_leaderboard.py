@@ -19,10 +19,10 @@ import pytest
 from cli_helpers import assert_one_line_error, run_cli
 from leaderboard_records import SOURCE_A, all_records, baseline, make_record, student, teacher, write_results
 
-from bench.errors import BenchError
-from bench.leaderboard import LONG_COLUMNS, format_long_csv, long_frame, parse_long_csv, read_long_csv
-from bench.leaderboard_markdown import SUPERPIXEL_HEADER, format_interval, leaderboard_markdown, not_significant
-from bench.run_record import RUNS_DIR, MetricRow, read_records, write_record
+from libkd_bench.core.errors import BenchError
+from libkd_bench.records.run_record import RUNS_DIR, MetricRow, read_records, write_record
+from libkd_bench.reports.leaderboard import LONG_COLUMNS, format_long_csv, long_frame, parse_long_csv, read_long_csv
+from libkd_bench.reports.markdown import SUPERPIXEL_HEADER, format_interval, leaderboard_markdown, not_significant
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 REGENERATE = os.environ.get("LIBKD_BENCH_REGENERATE_GOLDEN") == "1"
@@ -61,7 +61,7 @@ def table_row(markdown: str, source_id: str, model: str, header: str = "Method")
 
 def test_help_stays_light() -> None:
     code = (
-        "import sys; from bench.cli import build_parser; build_parser(); "
+        "import sys; from libkd_bench.cli import build_parser; build_parser(); "
         "print(sorted({'pandas', 'matplotlib', 'tabulate'} & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

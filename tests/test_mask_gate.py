@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets_gen.seeding import SetSeed
-from datasets_gen.segmentation import SegmentationConfig, segment_images
-from datasets_gen.segmentation.quality import gate, intersection_over_union, mask_agreement
+from libkd_bench.datasets_gen.seeding import SetSeed
+from libkd_bench.datasets_gen.segmentation import SegmentationConfig, segment_images
+from libkd_bench.datasets_gen.segmentation.quality import gate, intersection_over_union, mask_agreement
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mask_judgements.json"
 
@@ -37,7 +37,7 @@ def test_gate_needs_every_condition() -> None:
 
 @pytest.mark.shared
 def test_gate_raises_the_share_of_plausible_masks(shared_test_npz: Path) -> None:
-    from datasets_gen.sources import load_source
+    from libkd_bench.datasets_gen.sources import load_source
 
     doc = json.loads(FIXTURE.read_text())
     split = load_source(f"npz:{shared_test_npz}", limit=doc["limit"])

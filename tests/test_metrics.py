@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from bench import metrics
-from bench.bootstrap import BootstrapConfig, PairedBootstrap, percentile_interval
-from bench.errors import BenchError
+from libkd_bench.core.errors import BenchError
+from libkd_bench.metrics import formulas as metrics
+from libkd_bench.metrics.bootstrap import BootstrapConfig, PairedBootstrap, percentile_interval
 
 
 def test_accuracy_and_bias_ratio_by_hand() -> None:
@@ -135,6 +135,7 @@ def test_metrics_module_does_not_import_torch() -> None:
     import subprocess
     import sys
 
-    code = "import sys, bench.metrics, bench.bootstrap, bench.rescoring; print('torch' in sys.modules)"
+    modules = "libkd_bench.metrics.formulas, libkd_bench.metrics.bootstrap, libkd_bench.scoring.rescore"
+    code = f"import sys, {modules}; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

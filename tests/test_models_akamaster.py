@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from conftest import SHARED_CHECKPOINTS, SHARED_TEST_NPZ
 
-from bench.cli import main
-from bench.scoring import EngineConfig, ForwardEngine
-from models.loading import LoadedModel, load_model
-from models.spec import PRESET_STATS, Preset
+from libkd_bench.cli import main
+from libkd_bench.models.loading import LoadedModel, load_model
+from libkd_bench.models.spec import PRESET_STATS, Preset
+from libkd_bench.scoring.forward import EngineConfig, ForwardEngine
 
 # depth: (file, parameters as counted by akamaster's test(), best_prec1 stored in the file)
 AKAMASTER = {
@@ -62,7 +62,7 @@ def test_loads_with_the_architecture_detected(depth: int) -> None:
 @pytest.mark.parametrize(("depth", "percent"), [(20, 81.0), (32, 82.6)])
 def test_accuracy_on_the_whole_test_split(depth: int, percent: float) -> None:
     mean, std = PRESET_STATS[Preset.IMAGENET]
-    from models.spec import ModelSpec
+    from libkd_bench.models.spec import ModelSpec
 
     spec = ModelSpec(f"resnet{depth}_a", 10, mean=mean, std=std, preset=Preset.IMAGENET)
     correct, total = accuracy_counts(load_model(checkpoint(depth), spec=spec), step=1)

@@ -10,9 +10,14 @@ import pytest
 import torch
 from cli_helpers import assert_one_line_error, run_cli
 
-from models.cli_args import add_model_arguments, load_model_from_args, overrides_from_args, parse_arch_options
-from models.registry import create_architecture
-from models.spec import Preset
+from libkd_bench.models.cli_args import (
+    add_model_arguments,
+    load_model_from_args,
+    overrides_from_args,
+    parse_arch_options,
+)
+from libkd_bench.models.registry import create_architecture
+from libkd_bench.models.spec import Preset
 
 
 def test_list_models_shows_every_family_and_the_zoo(capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,7 +160,7 @@ def test_load_model_from_args_honours_every_flag(tmp_path: Path) -> None:
     ],
 )
 def test_bad_model_flags(argv: list[str], message: str) -> None:
-    from bench.errors import BenchError
+    from libkd_bench.core.errors import BenchError
 
     with pytest.raises(BenchError, match=message):
         overrides_from_args(parse_model_flags(argv))

@@ -19,15 +19,15 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from bench.errors import BenchError
-from bench.torch_runtime import torch_threads
-from models import registry
-from models.checkpoint_contents import PREFIXES, WRAPPER_KEYS
-from models.checkpoint_formats import UnsafePickleWarning
-from models.detect import signature
-from models.loading import LoadedModel, load_model
-from models.registry import create_architecture, list_architectures
-from models.spec import PRESET_STATS, SpecOverrides
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.torch_runtime import torch_threads
+from libkd_bench.models import registry
+from libkd_bench.models.checkpoint_contents import PREFIXES, WRAPPER_KEYS
+from libkd_bench.models.checkpoint_formats import UnsafePickleWarning
+from libkd_bench.models.detect import signature
+from libkd_bench.models.loading import LoadedModel, load_model
+from libkd_bench.models.registry import create_architecture, list_architectures
+from libkd_bench.models.spec import PRESET_STATS, SpecOverrides
 
 # Parametric families are saved at a size no named entry has, so detection must read it from the shapes.
 PARAMETRIC = {
@@ -190,7 +190,7 @@ def test_a_model_prefix_that_belongs_to_the_architecture_is_kept(tmp_path: Path)
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.model(x.mean(dim=(2, 3)).repeat(1, 2)[:, :4])
 
-    from models import registry
+    from libkd_bench.models import registry
 
     registry.registered_entries()
     entry = registry.ArchitectureEntry("holder_test", Holder, "user", "test", "")
@@ -249,7 +249,9 @@ def test_the_unsafe_opt_in_warns_and_really_unpickles(tmp_path: Path) -> None:
 def test_a_whole_pickled_module_needs_the_opt_in(tmp_path: Path) -> None:
     path = tmp_path / "module.pth"
     torch.save(reference("resnet8_b"), path)
-    with pytest.raises(BenchError, match=r"needs models\.architectures\.cifar_resnet\.CifarResNetB .*--unsafe-pickle"):
+    with pytest.raises(
+        BenchError, match=r"needs libkd_bench\.models\.architectures\.cifar_resnet\.CifarResNetB .*--unsafe-pickle"
+    ):
         load_model(path)
     with pytest.warns(UnsafePickleWarning):
         loaded = load_model(path, unsafe_pickle=True)

@@ -11,13 +11,13 @@ import pytest
 import torch
 from conftest import REPO
 
-from bench.errors import BenchError
-from bench.torch_runtime import torch_threads
-from models import registry
-from models.loading import load_model
-from models.registry import create_architecture
-from models.spec import PRESET_STATS, Interpolation, ModelSpec, Preset, SpecOverrides
-from models.wrapped import NormalizedClassifier, select_logits
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.torch_runtime import torch_threads
+from libkd_bench.models import registry
+from libkd_bench.models.loading import load_model
+from libkd_bench.models.registry import create_architecture
+from libkd_bench.models.spec import PRESET_STATS, Interpolation, ModelSpec, Preset, SpecOverrides
+from libkd_bench.models.wrapped import NormalizedClassifier, select_logits
 
 EXAMPLE = REPO / "examples" / "kd_layer_student.py"
 
@@ -32,7 +32,7 @@ def one_thread() -> Iterator[None]:
 @pytest.fixture
 def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Architectures registered by a test (user files, entry points) disappear after it."""
-    from models import user_architectures
+    from libkd_bench.models import user_architectures
 
     registry.registered_entries()
     monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
@@ -261,7 +261,7 @@ def test_nothing_fits_names_the_closest(tmp_path: Path) -> None:
 
 
 def test_an_arch_module_file_is_registered_and_detected(tmp_path: Path, isolated_registry: None) -> None:
-    from models.user_architectures import load_arch_module
+    from libkd_bench.models.user_architectures import load_arch_module
 
     names = load_arch_module(f"{EXAMPLE}:kd_layer_student")
     student = registry.create_architecture("kd_layer_student")
@@ -295,7 +295,7 @@ def test_a_self_registering_module_needs_no_builder_name(tmp_path: Path, isolate
         textwrap.dedent(
             """
             from torch import nn
-            from models.registry import register_architecture
+            from libkd_bench.models.registry import register_architecture
 
             @register_architecture(family="user", source="test", description="tiny", classifier=("fc",))
             def tiny_net(num_classes=10):
@@ -303,7 +303,7 @@ def test_a_self_registering_module_needs_no_builder_name(tmp_path: Path, isolate
             """
         )
     )
-    from models.user_architectures import load_arch_module
+    from libkd_bench.models.user_architectures import load_arch_module
 
     assert load_arch_module(str(module)) == ["tiny_net"]
     assert load_arch_module(str(module)) == []  # imported once

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.errors import BenchError
-from models import registry
-from models.detect import describe_mismatch, detect_architecture, signature
-from models.registry import create_architecture, get_architecture, is_architecture, list_architectures
+from libkd_bench.core.errors import BenchError
+from libkd_bench.models import registry
+from libkd_bench.models.detect import describe_mismatch, detect_architecture, signature
+from libkd_bench.models.registry import create_architecture, get_architecture, is_architecture, list_architectures
 
 FIXED = [e.name for e in registry.registered_entries() if e.infer_kwargs is None]
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 from conftest import SHARED_CHECKPOINTS
 
-from bench.errors import BenchError
-from models import zoo
-from models.loading import load_model
-from models.registry import create_architecture
-from models.spec import Preset, SpecOverrides
+from libkd_bench.core.errors import BenchError
+from libkd_bench.models import zoo
+from libkd_bench.models.loading import load_model
+from libkd_bench.models.registry import create_architecture
+from libkd_bench.models.spec import Preset, SpecOverrides
 
 
 @pytest.fixture
@@ -138,8 +138,8 @@ def test_bundled_models_reproduce_their_recorded_clean_accuracy() -> None:
     import numpy as np
     from conftest import SHARED_TEST_NPZ
 
-    from bench.scoring import EngineConfig, ForwardEngine
-    from datasets_gen.sources import load_source
+    from libkd_bench.datasets_gen.sources import load_source
+    from libkd_bench.scoring.forward import EngineConfig, ForwardEngine
 
     if not SHARED_TEST_NPZ.is_file():
         pytest.skip(f"shared CIFAR-10 copy not found at {SHARED_TEST_NPZ}")

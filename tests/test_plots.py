@@ -9,8 +9,14 @@ from leaderboard_records import all_records, baseline, other_source, student, te
 from matplotlib.collections import PathCollection
 from matplotlib.container import BarContainer
 
-from bench.plots import bias_profile_figure, leaderboard_plots, png_bytes, severity_figure, shape_bias_figure
-from bench.run_record import RunRecord
+from libkd_bench.records.run_record import RunRecord
+from libkd_bench.reports.plots import (
+    bias_profile_figure,
+    leaderboard_plots,
+    png_bytes,
+    severity_figure,
+    shape_bias_figure,
+)
 
 RATIO_SETS_A = ("texture", "shape", "superpixel", "scramble", "patch-noise", "adv-pgd", "adv-fgsm")
 

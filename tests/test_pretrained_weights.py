@@ -7,9 +7,9 @@ from types import ModuleType
 
 import pytest
 
-from bench.errors import BenchError
-from datasets_gen.segmentation import fcn as fcn_backend
-from datasets_gen.texture_synthesis import gatys as gatys_backend
+from libkd_bench.core.errors import BenchError
+from libkd_bench.datasets_gen.segmentation import fcn as fcn_backend
+from libkd_bench.datasets_gen.texture_synthesis import gatys as gatys_backend
 
 
 @pytest.mark.parametrize(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import metrics
-from bench.bootstrap import BootstrapConfig
-from bench.outcomes import SetOutcome
-from bench.run_comparison import Role, comparison_metrics, transfer_metrics
-from bench.run_record import MetricRow
-from bench.run_summary import BootstrapPool, run_metrics
+from libkd_bench.metrics import formulas as metrics
+from libkd_bench.metrics.bootstrap import BootstrapConfig
+from libkd_bench.metrics.outcomes import SetOutcome
+from libkd_bench.records.comparison import Role, comparison_metrics, transfer_metrics
+from libkd_bench.records.run_record import MetricRow
+from libkd_bench.records.summary import BootstrapPool, run_metrics
 
 N = 200
 LABELS = np.arange(N) % 10

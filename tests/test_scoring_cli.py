@@ -16,10 +16,10 @@ import torch
 from cli_helpers import assert_one_line_error, run_cli
 from conftest import REPO, RESNET20, SHARED_CHECKPOINTS, SHARED_TEST_NPZ
 
-from bench.atomic_io import is_temporary
-from bench.cli import main
-from bench.run_record import MetricRow, RunRecord, read_record, read_records, write_record
-from datasets_gen.sources import balanced_subset
+from libkd_bench.cli import main
+from libkd_bench.core.atomic_io import is_temporary
+from libkd_bench.datasets_gen.sources import balanced_subset
+from libkd_bench.records.run_record import MetricRow, RunRecord, read_record, read_records, write_record
 
 LIMIT = 1000
 needs_shared = pytest.mark.skipif(
@@ -58,7 +58,7 @@ def real_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def reference_clean_accuracy() -> float:
     """Plain forward of the loaded model over the subset's images as contiguous float tensors, no engine."""
-    from models import load_model
+    from libkd_bench.models import load_model
 
     data = np.load(SHARED_TEST_NPZ)
     keep = balanced_subset(data["y"], LIMIT)
@@ -159,7 +159,7 @@ def test_interrupted_run_after_the_forward_passes_leaves_no_record(
     def interrupt(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("bench.score_run.efficiency_figures", interrupt)
+    monkeypatch.setattr("libkd_bench.scoring.run.efficiency_figures", interrupt)
     args = ["score", str(RESNET20), "--sets-dir", str(real_store), "--results", str(tmp_path), "--adv", "none"]
     code, _, err = run_cli([*args, "--no-progress"], capsys)
     assert code == 130

@@ -9,11 +9,11 @@ import pytest
 import torch
 from scoring_fixtures import TinyNet
 
-from bench.efficiency import count_macs, count_parameters, efficiency_figures
-from bench.errors import BenchError
-from bench.logits_cache import LogitsCache
-from bench.scoring import EngineConfig, ForwardEngine, release_pages
-from bench.torch_runtime import available_cpus, resolve_device, thread_candidates
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.torch_runtime import available_cpus, resolve_device, thread_candidates
+from libkd_bench.scoring.efficiency import count_macs, count_parameters, efficiency_figures
+from libkd_bench.scoring.forward import EngineConfig, ForwardEngine, release_pages
+from libkd_bench.scoring.logits_cache import LogitsCache
 
 
 def images(n: int, seed: int = 0) -> np.ndarray:
@@ -98,7 +98,7 @@ def test_logits_cache_round_trip_and_misses(tmp_path: Path) -> None:
     cache.save_set("cd" * 32, logits, {"labels": labels})
     np.testing.assert_array_equal(cache.load_set("cd" * 32, 2, 5), logits)
     assert cache.load_set("cd" * 32, 3, 5) is None  # another shape is a miss
-    from bench.provenance import sha256_file
+    from libkd_bench.core.provenance import sha256_file
 
     hashes = {"labels": sha256_file(labels)}
     assert cache.has_labels("cd" * 32, hashes)

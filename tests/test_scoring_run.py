@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 from scoring_fixtures import tiny_loaded, write_levels_variant
 
-from bench.adversarial_settings import AdversarialConfig, AttackName, adversarial_subset
-from bench.bootstrap import BootstrapConfig
-from bench.cli import main
-from bench.errors import BenchError
-from bench.reference_runs import KdContext, resolve_run
-from bench.rescoring import rescore_record
-from bench.run_comparison import Role
-from bench.run_outcomes import load_run_outcomes
-from bench.run_record import RunRecord, read_record, write_record
-from bench.score_run import ScoreOptions, score_model
-from bench.scoring import EngineConfig
-from bench.scoring_sets import load_scoring_sets
-from datasets_gen.store import SetStore
+from libkd_bench.cli import main
+from libkd_bench.core.errors import BenchError
+from libkd_bench.datasets_gen.store import SetStore
+from libkd_bench.metrics.bootstrap import BootstrapConfig
+from libkd_bench.records.comparison import Role
+from libkd_bench.records.run_record import RunRecord, read_record, write_record
+from libkd_bench.scoring.adversarial_settings import AdversarialConfig, AttackName, adversarial_subset
+from libkd_bench.scoring.forward import EngineConfig
+from libkd_bench.scoring.reference_runs import KdContext, resolve_run
+from libkd_bench.scoring.rescore import rescore_record
+from libkd_bench.scoring.run import ScoreOptions, score_model
+from libkd_bench.scoring.sets import load_scoring_sets
+from libkd_bench.scoring.stored_outcomes import load_run_outcomes
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ import pytest
 from conftest import synthetic_images
 from scene_sets import build, iou, object_scenes, split_of
 
-from bench.errors import BenchError
-from datasets_gen.segmentation import MaskSource, SegmentationConfig, segment_images, segmenter_names
-from datasets_gen.segmentation import fcn as fcn_backend
-from datasets_gen.segmentation.grabcut import grabcut_masks
-from datasets_gen.segmentation.masks import (
+from libkd_bench.core.errors import BenchError
+from libkd_bench.datasets_gen.segmentation import MaskSource, SegmentationConfig, segment_images, segmenter_names
+from libkd_bench.datasets_gen.segmentation import fcn as fcn_backend
+from libkd_bench.datasets_gen.segmentation.grabcut import grabcut_masks
+from libkd_bench.datasets_gen.segmentation.masks import (
     centred_box,
     colour_distance_masks,
     ellipse_mask,

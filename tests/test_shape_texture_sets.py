@@ -10,13 +10,13 @@ import pytest
 from cli_helpers import run_cli
 from scene_sets import build, object_scenes, split_of
 
-from bench.errors import BenchError
-from datasets_gen.build import plan_sets
-from datasets_gen.generators.cue_conflict import conflict_partners
-from datasets_gen.generators.shape import FRAME_MARGIN, SilhouetteConfig, edge_density, silhouettes
-from datasets_gen.segmentation.framing import frame_masks, framing_transforms
-from datasets_gen.segmentation.masks import grow
-from datasets_gen.store import SetStore
+from libkd_bench.core.errors import BenchError
+from libkd_bench.datasets_gen.build import plan_sets
+from libkd_bench.datasets_gen.generators.cue_conflict import conflict_partners
+from libkd_bench.datasets_gen.generators.shape import FRAME_MARGIN, SilhouetteConfig, edge_density, silhouettes
+from libkd_bench.datasets_gen.segmentation.framing import frame_masks, framing_transforms
+from libkd_bench.datasets_gen.segmentation.masks import grow
+from libkd_bench.datasets_gen.store import SetStore
 
 OUR_SETS = ["segmentation", "shape", "shape-edges", "texture", "texture-overlay", "cue-conflict"]
 
@@ -198,7 +198,7 @@ def test_a_set_whose_segmentation_changed_is_refused_then_rebuilt(tmp_path: Path
 
 
 def test_linked_backends_resolve_both_ways(monkeypatch: pytest.MonkeyPatch) -> None:
-    from datasets_gen.segmentation import fcn
+    from libkd_bench.datasets_gen.segmentation import fcn
 
     monkeypatch.setattr(fcn, "network_identity", lambda: {"weights": "stand-in"})
     for backends in ({"shape": "fcn"}, {"segmentation": "fcn"}, {"shape-edges": "fcn"}):
@@ -212,8 +212,8 @@ def test_linked_backends_resolve_both_ways(monkeypatch: pytest.MonkeyPatch) -> N
 
 @pytest.mark.shared
 def test_grabcut_finds_objects_in_real_cifar_images(shared_test_npz: Path, tmp_path: Path) -> None:
-    from datasets_gen.segmentation import MaskSource
-    from datasets_gen.sources import load_source
+    from libkd_bench.datasets_gen.segmentation import MaskSource
+    from libkd_bench.datasets_gen.sources import load_source
 
     split = load_source(f"npz:{shared_test_npz}", limit=200)
     store = build(split, tmp_path, ["segmentation"])

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from conftest import synthetic_images
 
-from bench.errors import BenchError
-from datasets_gen import cifar10
-from datasets_gen.classes import CIFAR10_CLASSES
-from datasets_gen.sources import DATA_ENV, balanced_subset, load_source
+from libkd_bench.core.errors import BenchError
+from libkd_bench.datasets_gen import cifar10
+from libkd_bench.datasets_gen.classes import CIFAR10_CLASSES
+from libkd_bench.datasets_gen.sources import DATA_ENV, balanced_subset, load_source
 
 
 def write_official_batch(root: Path, images: np.ndarray, labels: np.ndarray) -> Path:

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from bench.errors import BenchError
-from datasets_gen.build import build_sets, plan_set
-from datasets_gen.sources import load_source
-from datasets_gen.store import MANIFEST, SetStore
+from libkd_bench.core.errors import BenchError
+from libkd_bench.datasets_gen.build import build_sets, plan_set
+from libkd_bench.datasets_gen.sources import load_source
+from libkd_bench.datasets_gen.store import MANIFEST, SetStore
 
 
 def build(store: SetStore, source: Path, names: list[str], **kwargs: object) -> list:
@@ -88,10 +88,10 @@ def test_killed_build_leaves_no_set_that_looks_complete(tmp_path: Path, syntheti
         f"""
         import os, signal
         from dataclasses import replace
-        from datasets_gen import registry
-        from datasets_gen.build import build_sets, plan_set
-        from datasets_gen.sources import load_source
-        from datasets_gen.store import SetStore
+        from libkd_bench.datasets_gen import registry
+        from libkd_bench.datasets_gen.build import build_sets, plan_set
+        from libkd_bench.datasets_gen.sources import load_source
+        from libkd_bench.datasets_gen.store import SetStore
 
         entry = registry.get_generator("scramble")
         def dying(batch, value, /, **params):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scene_sets import build, iou, object_scenes, split_of
 
-from bench.errors import BenchError
-from datasets_gen.texture_synthesis import TextureConfig, synthesize, synthesizer_names
-from datasets_gen.texture_synthesis import gatys as gatys_backend
-from datasets_gen.texture_synthesis.quilting import boundary_cut, nth_true, quilt
+from libkd_bench.core.errors import BenchError
+from libkd_bench.datasets_gen.texture_synthesis import TextureConfig, synthesize, synthesizer_names
+from libkd_bench.datasets_gen.texture_synthesis import gatys as gatys_backend
+from libkd_bench.datasets_gen.texture_synthesis.quilting import boundary_cut, nth_true, quilt
 
 
 def rngs(n: int, seed: int = 0) -> list[np.random.Generator]:
@@ -36,7 +36,7 @@ def test_quilting_copies_only_foreground_pixels() -> None:
     """Where a mask holds enough whole patches, every pixel of the texture is a pixel of the object."""
     from numpy.lib.stride_tricks import sliding_window_view
 
-    from datasets_gen.texture_synthesis.quilting import MIN_CANDIDATES
+    from libkd_bench.datasets_gen.texture_synthesis.quilting import MIN_CANDIDATES
 
     images, masks = object_scenes(8, seed=11)
     whole_patches = sliding_window_view(masks, (8, 8), axis=(1, 2)).all(axis=(-1, -2)).sum(axis=(1, 2))

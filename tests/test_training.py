@@ -23,18 +23,18 @@ from training_fixtures import (
     write_random_export,
 )
 
-from bench.errors import BenchError
-from bench.torch_runtime import torch_threads
-from models import zoo
-from models.loading import load_model
-from models.training.augment import apply_params
-from models.training.data import load_split
-from models.training.export import export_model
-from models.training.loop import train
-from models.training.recipe import Method, Recipe, TrainConfig, get_recipe, recipe_names
-from models.training.teacher_bank import build_bank, view_table
-from models.training.teachers import TeacherEnsemble
-from models.wrapped import NormalizedClassifier
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.torch_runtime import torch_threads
+from libkd_bench.models import zoo
+from libkd_bench.models.loading import load_model
+from libkd_bench.models.training.augment import apply_params
+from libkd_bench.models.training.data import load_split
+from libkd_bench.models.training.export import export_model
+from libkd_bench.models.training.loop import train
+from libkd_bench.models.training.recipe import Method, Recipe, TrainConfig, get_recipe, recipe_names
+from libkd_bench.models.training.teacher_bank import build_bank, view_table
+from libkd_bench.models.training.teachers import TeacherEnsemble
+from libkd_bench.models.wrapped import NormalizedClassifier
 
 CPU = torch.device("cpu")
 

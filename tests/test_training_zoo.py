@@ -11,11 +11,11 @@ import torch
 from cli_helpers import run_cli
 from safetensors.torch import save_file
 
-from bench.errors import BenchError
-from models import zoo
-from models.loading import load_model
-from models.registry import create_architecture
-from models.spec import Preset, SpecOverrides
+from libkd_bench.core.errors import BenchError
+from libkd_bench.models import zoo
+from libkd_bench.models.loading import load_model
+from libkd_bench.models.registry import create_architecture
+from libkd_bench.models.spec import Preset, SpecOverrides
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from cli_helpers import assert_one_line_error, run_cli
 from conftest import SHARED_CHECKPOINTS, SHARED_TEST_NPZ
 
-from bench.validity import COLOUR, SHAPE, VALIDATION_MODELS, known_answers
+from libkd_bench.reports.validity import COLOUR, SHAPE, VALIDATION_MODELS, known_answers
 
 
 @pytest.fixture

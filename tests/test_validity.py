@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from leaderboard_records import SOURCE_A, make_record, row
 
-from bench import metrics
-from bench.bootstrap import BootstrapConfig
-from bench.outcomes import SetOutcome
-from bench.run_record import MetricRow
-from bench.run_summary import BootstrapPool, run_metrics
-from bench.validity import (
+from libkd_bench.metrics import formulas as metrics
+from libkd_bench.metrics.bootstrap import BootstrapConfig
+from libkd_bench.metrics.outcomes import SetOutcome
+from libkd_bench.records.run_record import MetricRow
+from libkd_bench.records.summary import BootstrapPool, run_metrics
+from libkd_bench.reports.validity import (
     BAGNET,
     COLOUR,
     RESNET20,

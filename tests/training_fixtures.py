@@ -12,15 +12,15 @@ import pytest
 import torch
 from conftest import SHARED_CHECKPOINTS, synthetic_images
 
-from models import zoo
-from models.registry import create_architecture
-from models.spec import SpecOverrides
-from models.training.data import ImageSplit
-from models.training.export import spec_sidecar
-from models.training.loop import recipe_spec
-from models.training.recipe import RECIPE_TEACHER, ZOO_TEACHER, Recipe, get_recipe
-from models.training.teachers import TeacherEnsemble, load_teachers
-from models.wrapped import NormalizedClassifier
+from libkd_bench.models import zoo
+from libkd_bench.models.registry import create_architecture
+from libkd_bench.models.spec import SpecOverrides
+from libkd_bench.models.training.data import ImageSplit
+from libkd_bench.models.training.export import spec_sidecar
+from libkd_bench.models.training.loop import recipe_spec
+from libkd_bench.models.training.recipe import RECIPE_TEACHER, ZOO_TEACHER, Recipe, get_recipe
+from libkd_bench.models.training.teachers import TeacherEnsemble, load_teachers
+from libkd_bench.models.wrapped import NormalizedClassifier
 
 TINY_VIT = {"depth": 1, "embed_dim": 32, "num_heads": 2}
 

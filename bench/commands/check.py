@@ -22,7 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.run_record import DEFAULT_RESULTS
+from libkd_bench.records.run_record import DEFAULT_RESULTS
 
 NAME = "check"
 HELP = "fail (exit 1) when tracked bias metrics regress significantly against a baseline CSV"
@@ -58,15 +58,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.atomic_io import write_text_atomic
-    from bench.leaderboard import format_long_csv, read_long_csv, written_long_frame
-    from bench.regression import CheckConfig, compare, format_report, parse_metrics
+    from libkd_bench.core.atomic_io import write_text_atomic
+    from libkd_bench.reports.leaderboard import format_long_csv, read_long_csv, written_long_frame
+    from libkd_bench.reports.regression import CheckConfig, compare, format_report, parse_metrics
 
     config = CheckConfig(args.tolerance, parse_metrics(args.metrics), args.two_sided, args.strict)
     if args.current is not None:
         current = read_long_csv(args.current, "current CSV")
     else:
-        from bench.commands.leaderboard import load_records
+        from libkd_bench.commands.leaderboard import load_records
 
         # As the CSV stores it, so --results and --current on the leaderboard.csv of the same records agree.
         current = written_long_frame(load_records(args.results or DEFAULT_RESULTS))

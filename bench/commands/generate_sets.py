@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from bench.errors import BenchError
+from libkd_bench.core.errors import BenchError
 
 NAME = "generate-sets"
 HELP = "generate the derived test sets"
@@ -80,11 +80,11 @@ def parse_parameters(items: list[str]) -> dict[str, dict[str, object]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.atomic_io import ensure_writable_dir
-    from datasets_gen.build import build_sets, plan_sets
-    from datasets_gen.registry import parse_set_names
-    from datasets_gen.sources import load_source
-    from datasets_gen.store import SetStore
+    from libkd_bench.core.atomic_io import ensure_writable_dir
+    from libkd_bench.datasets_gen.build import build_sets, plan_sets
+    from libkd_bench.datasets_gen.registry import parse_set_names
+    from libkd_bench.datasets_gen.sources import load_source
+    from libkd_bench.datasets_gen.store import SetStore
 
     names = parse_set_names(args.sets)
     backends = parse_assignments(args.backend, "--backend")

@@ -12,7 +12,7 @@ HELP = "show a checkpoint's format, tensors, architecture, preprocessing and sto
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from models.cli_args import add_model_arguments
+    from libkd_bench.models.cli_args import add_model_arguments
 
     parser.add_argument("checkpoint", metavar="CKPT", help="checkpoint file or zoo:NAME")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -25,9 +25,11 @@ def _short(value: object, limit: int = 100) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from models.cli_args import overrides_from_args
-    from models.inspection import inspect_checkpoint
+    from libkd_bench.models.cli_args import overrides_from_args
+    from libkd_bench.models.inspection import inspect_checkpoint
+    from libkd_bench.models.user_architectures import add_arch_paths
 
+    add_arch_paths(args.arch_path)
     report = inspect_checkpoint(
         args.checkpoint,
         unsafe_pickle=args.unsafe_pickle,

@@ -13,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.errors import BenchError
-from bench.run_record import DEFAULT_RESULTS, RUNS_DIR, RunRecord, read_records
+from libkd_bench.core.errors import BenchError
+from libkd_bench.records.run_record import DEFAULT_RESULTS, RUNS_DIR, RunRecord, read_records
 
 NAME = "leaderboard"
 HELP = "write the leaderboard (long CSV, wide Markdown, plots) from the run records"
@@ -46,10 +46,10 @@ def load_records(results: Path) -> list[RunRecord]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.atomic_io import ensure_writable_dir, write_bytes_atomic, write_text_atomic
-    from bench.leaderboard import format_long_csv, long_frame
-    from bench.leaderboard_markdown import leaderboard_markdown
-    from bench.plots import leaderboard_plots, png_bytes
+    from libkd_bench.core.atomic_io import ensure_writable_dir, write_bytes_atomic, write_text_atomic
+    from libkd_bench.reports.leaderboard import format_long_csv, long_frame
+    from libkd_bench.reports.markdown import leaderboard_markdown
+    from libkd_bench.reports.plots import leaderboard_plots, png_bytes
 
     records = load_records(args.results)
     out = ensure_writable_dir(args.out or args.results / "leaderboard")

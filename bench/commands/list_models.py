@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.commands import print_columns
+from libkd_bench.commands import print_columns
 
 NAME = "list-models"
 HELP = "list the registered architectures and zoo checkpoints"
@@ -18,10 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.errors import BenchError
-    from models.detect import DEFAULT_NUM_CLASSES, signature
-    from models.registry import get_architecture, list_architectures
-    from models.zoo import ZOO
+    from libkd_bench.core.errors import BenchError
+    from libkd_bench.models.detect import DEFAULT_NUM_CLASSES, signature
+    from libkd_bench.models.registry import get_architecture, list_architectures
+    from libkd_bench.models.zoo import ZOO
 
     if args.pattern.startswith("timm:"):
         import timm

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.commands import print_columns
+from libkd_bench.commands import print_columns
 
 NAME = "list-sets"
 HELP = "list the derived sets, their cues, severities and parameters"
@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from datasets_gen.registry import get_generator, list_generators
+    from libkd_bench.datasets_gen.registry import get_generator, list_generators
 
     rows = []
     for name in list_generators():

@@ -17,9 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.errors import BenchError
-    from datasets_gen.preview import render_contact_sheet
-    from datasets_gen.store import SetStore
+    from libkd_bench.core.errors import BenchError
+    from libkd_bench.datasets_gen.preview import render_contact_sheet
+    from libkd_bench.datasets_gen.store import SetStore
 
     if not args.sets_dir.is_dir():
         raise BenchError(f"{args.sets_dir} is not a directory; pass the --out folder of generate-sets")

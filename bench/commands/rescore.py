@@ -11,12 +11,12 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench.run_record import DEFAULT_RESULTS
+from libkd_bench.records.run_record import DEFAULT_RESULTS
 
 if TYPE_CHECKING:
-    from bench.bootstrap import BootstrapConfig
-    from bench.reference_runs import KdContext, ReferenceRun
-    from bench.run_record import RunRecord
+    from libkd_bench.metrics.bootstrap import BootstrapConfig
+    from libkd_bench.records.run_record import RunRecord
+    from libkd_bench.scoring.reference_runs import KdContext, ReferenceRun
 
 NAME = "rescore"
 HELP = "recompute metrics of scored runs from their logits caches"
@@ -31,11 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.reference_runs import find_run
-    from bench.rescoring import rescore_record
-    from bench.run_outcomes import load_run_outcomes
-    from bench.run_record import write_record
-    from bench.summary_table import format_run_summary
+    from libkd_bench.records.run_record import write_record
+    from libkd_bench.reports.summary_table import format_run_summary
+    from libkd_bench.scoring.reference_runs import find_run
+    from libkd_bench.scoring.rescore import rescore_record
+    from libkd_bench.scoring.stored_outcomes import load_run_outcomes
 
     runs = [find_run(text, args.results) for text in args.runs]
     records = []
@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
 def kd_context(record: RunRecord, results: Path) -> KdContext:
     """The record's teacher and baseline runs, looked up by run id in the same results directory."""
-    from bench.reference_runs import KdContext, resolve_run
-    from bench.run_comparison import Role
+    from libkd_bench.records.comparison import Role
+    from libkd_bench.scoring.reference_runs import KdContext, resolve_run
 
     def reference(role: Role) -> ReferenceRun | None:
         name = record.kd.get(role.value)
@@ -66,7 +66,7 @@ def kd_context(record: RunRecord, results: Path) -> KdContext:
 
 def bootstrap_config(record: RunRecord, args: argparse.Namespace) -> BootstrapConfig:
     """The flags' bootstrap settings, else those the record was scored with."""
-    from bench.bootstrap import BootstrapConfig
+    from libkd_bench.metrics.bootstrap import BootstrapConfig
 
     resamples = args.bootstrap_resamples
     seed = args.bootstrap_seed

@@ -13,8 +13,8 @@ import json
 import os
 from pathlib import Path
 
-from bench.errors import BenchError
-from bench.run_record import DEFAULT_RESULTS
+from libkd_bench.core.errors import BenchError
+from libkd_bench.records.run_record import DEFAULT_RESULTS
 
 NAME = "score"
 HELP = "score checkpoints on the clean split and every derived set"
@@ -22,7 +22,7 @@ ZOO_PREFIX = "zoo:"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from models.cli_args import add_model_arguments
+    from libkd_bench.models.cli_args import add_model_arguments
 
     parser.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoint file or zoo:NAME")
     add_model_arguments(parser)
@@ -81,20 +81,20 @@ def model_names(checkpoints: list[str], names: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.adversarial_settings import AdversarialConfig, parse_attacks, parse_eps
-    from bench.atomic_io import ensure_writable_dir
-    from bench.bootstrap import BootstrapConfig
-    from bench.commands.generate_sets import default_sets_dir
-    from bench.reference_runs import KdContext, resolve_run
-    from bench.run_comparison import Role
-    from bench.run_record import write_record
-    from bench.score_run import ScoreOptions, score_model
-    from bench.scoring import EngineConfig
-    from bench.scoring_sets import load_scoring_sets, parse_set_list
-    from bench.summary_table import format_run_summary
-    from bench.torch_runtime import resolve_device
-    from models.cli_args import load_model_from_args
-    from models.ensemble import ensemble_model
+    from libkd_bench.commands.generate_sets import default_sets_dir
+    from libkd_bench.core.atomic_io import ensure_writable_dir
+    from libkd_bench.core.torch_runtime import resolve_device
+    from libkd_bench.metrics.bootstrap import BootstrapConfig
+    from libkd_bench.models.cli_args import load_model_from_args
+    from libkd_bench.models.ensemble import ensemble_model
+    from libkd_bench.records.comparison import Role
+    from libkd_bench.records.run_record import write_record
+    from libkd_bench.reports.summary_table import format_run_summary
+    from libkd_bench.scoring.adversarial_settings import AdversarialConfig, parse_attacks, parse_eps
+    from libkd_bench.scoring.forward import EngineConfig
+    from libkd_bench.scoring.reference_runs import KdContext, resolve_run
+    from libkd_bench.scoring.run import ScoreOptions, score_model
+    from libkd_bench.scoring.sets import load_scoring_sets, parse_set_list
 
     if args.ensemble:
         if len(args.name) > 1:

@@ -43,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _list_recipes() -> int:
-    from bench.commands import print_columns
-    from models.training.recipe import get_recipe, recipe_names
+    from libkd_bench.commands import print_columns
+    from libkd_bench.models.training.recipe import get_recipe, recipe_names
 
     rows = []
     for name in recipe_names():
@@ -56,7 +56,7 @@ def _list_recipes() -> int:
 
 
 def _test_reference(args: argparse.Namespace, data: str) -> str:
-    from bench.errors import BenchError
+    from libkd_bench.core.errors import BenchError
 
     if args.test_data:
         return args.test_data
@@ -69,7 +69,7 @@ def _test_reference(args: argparse.Namespace, data: str) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.list:
         return _list_recipes()
-    from bench.errors import BenchError
+    from libkd_bench.core.errors import BenchError
 
     if args.recipe is None:
         raise BenchError("name a recipe to train ('libkd-bench train --list' shows them)")
@@ -83,11 +83,11 @@ def run(args: argparse.Namespace) -> int:
     if args.teacher_dir is not None and not args.teacher_dir.is_dir():
         raise BenchError(f"--teacher-dir {args.teacher_dir} is not a folder; point it at the teachers' files")
 
-    from bench.torch_runtime import resolve_device
-    from models.training.data import load_split
-    from models.training.recipe import get_recipe
-    from models.training.run import train_and_export
-    from models.zoo import MIRROR_ENV
+    from libkd_bench.core.torch_runtime import resolve_device
+    from libkd_bench.models.training.data import load_split
+    from libkd_bench.models.training.recipe import get_recipe
+    from libkd_bench.models.training.run import train_and_export
+    from libkd_bench.models.zoo import MIRROR_ENV
 
     recipe = get_recipe(args.recipe)
     if args.epochs is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bench.validity import Judgement
+    from libkd_bench.reports.validity import Judgement
 
 NAME = "validate"
 HELP = "score the control models on a set store and check their known answers"
@@ -36,18 +36,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.adversarial_settings import AdversarialConfig
-    from bench.atomic_io import ensure_writable_dir
-    from bench.bootstrap import BootstrapConfig
-    from bench.commands.generate_sets import default_sets_dir
-    from bench.reference_runs import KdContext
-    from bench.run_record import write_record
-    from bench.score_run import ScoreOptions, score_model
-    from bench.scoring import EngineConfig
-    from bench.scoring_sets import load_scoring_sets
-    from bench.torch_runtime import resolve_device
-    from bench.validity import VALIDATION_MODELS, judge_all, passed
-    from models.loading import load_model
+    from libkd_bench.commands.generate_sets import default_sets_dir
+    from libkd_bench.core.atomic_io import ensure_writable_dir
+    from libkd_bench.core.torch_runtime import resolve_device
+    from libkd_bench.metrics.bootstrap import BootstrapConfig
+    from libkd_bench.models.loading import load_model
+    from libkd_bench.records.run_record import write_record
+    from libkd_bench.reports.validity import VALIDATION_MODELS, judge_all, passed
+    from libkd_bench.scoring.adversarial_settings import AdversarialConfig
+    from libkd_bench.scoring.forward import EngineConfig
+    from libkd_bench.scoring.reference_runs import KdContext
+    from libkd_bench.scoring.run import ScoreOptions, score_model
+    from libkd_bench.scoring.sets import load_scoring_sets
 
     sets_dir = Path(args.sets_dir or default_sets_dir())
     sets = load_scoring_sets(sets_dir, None)
@@ -96,7 +96,7 @@ def judgement_json(judgement: Judgement) -> dict[str, object]:
 def format_judgements(judgements: list[Judgement], sets_dir: Path) -> str:
     from tabulate import tabulate
 
-    from bench.run_record import format_row
+    from libkd_bench.records.run_record import format_row
 
     rows = []
     for j in judgements:

@@ -1,6 +1,6 @@
 """Built-in generators; importing this package registers them."""
 
-from datasets_gen.generators import (  # noqa: F401
+from libkd_bench.datasets_gen.generators import (  # noqa: F401
     clean,
     cue_conflict,
     patch_noise,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datasets_gen.registry import Batch, Cue, Derived, register_generator
+from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, register_generator
 
 
 @register_generator("clean", cue=Cue.NONE, description="the source split itself")

@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from bench.errors import BenchError
-from datasets_gen.generators.shape import KEPT, framed_masks
-from datasets_gen.generators.texture import TEXTURES, texture_rows
-from datasets_gen.registry import Batch, Cue, Derived, check_ranges, register_generator
-from datasets_gen.texture_synthesis import synthesizer_names
+from libkd_bench.core.errors import BenchError
+from libkd_bench.datasets_gen.generators.shape import KEPT, framed_masks
+from libkd_bench.datasets_gen.generators.texture import TEXTURES, texture_rows
+from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, check_ranges, register_generator
+from libkd_bench.datasets_gen.texture_synthesis import synthesizer_names
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datasets_gen.registry import Batch, Cue, Derived, register_generator
+from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, register_generator
 
 
 def noise_patch(rng: np.random.Generator, patch_size: int, image_size: int = 32) -> tuple[int, int, np.ndarray]:

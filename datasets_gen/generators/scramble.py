@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from datasets_gen.registry import Batch, Cue, Derived, register_generator
+from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, register_generator
 
 
 def non_identity_permutation(rng: np.random.Generator, size: int) -> np.ndarray:

@@ -1,7 +1,7 @@
 """``segmentation``: the foreground masks that ``shape``, ``texture`` and ``cue-conflict`` share.
 
 The masks are made once per split and stored (``masks.npy``, bool (N, 32, 32), with ``mask_source.npy``, the
-:class:`~datasets_gen.segmentation.MaskSource` of each image: backend, colour-distance fallback or ellipse
+:class:`~libkd_bench.datasets_gen.segmentation.MaskSource` of each image: backend, colour-distance fallback or ellipse
 fallback). Every set that uses them requires this set and records its backend, weights and mask hashes in
 its own manifest. Backends: ``grabcut`` (default, weight-free) and ``fcn`` (FCN-ResNet101, as in the reference
 study). The ``shape`` sets share this set's backend (``--backend shape=fcn`` is ``--backend segmentation=fcn``),
@@ -9,7 +9,7 @@ so a store never holds silhouettes and textures cut by different segmenters.
 
 Each mask is also checked (``mask_agreement.npy``: IoU with perturbed re-runs of the backend) and gated
 (``kept.npy``): only kept images enter ``shape``, ``shape-edges``, ``texture``, ``texture-overlay`` and
-``cue-conflict`` (see :mod:`datasets_gen.segmentation.quality`).
+``cue-conflict`` (see :mod:`libkd_bench.datasets_gen.segmentation.quality`).
 
 Its images show the object on a neutral grey, for looking at the masks; scored, they tell how well a model
 recognises an object without its background.
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from datasets_gen.registry import Batch, Cue, Derived, register_generator
-from datasets_gen.segmentation import SegmentationConfig, backend_identity, segment_images, segmenter_names
+from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, register_generator
+from libkd_bench.datasets_gen.segmentation import SegmentationConfig, backend_identity, segment_images, segmenter_names
 
 NEUTRAL_GREY = 128
 

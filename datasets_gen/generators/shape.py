@@ -1,9 +1,9 @@
 """``shape`` and ``shape-edges``: the object's outline without its colours, surface, size or position.
 
 ``shape`` draws the shared foreground mask (set ``segmentation``) as a flat silhouette: moved to the centre and
-scaled to cover ``area`` of the image (:mod:`datasets_gen.segmentation.framing`), so neither the position nor
-the amount of ink tells the class. The default is a light silhouette (``ink`` 255) on black (``paper`` 0): on
-dark-on-white silhouettes the CIFAR ResNets answer "airplane" for 60-90 % of the images (white reads as sky),
+scaled to cover ``area`` of the image (:mod:`libkd_bench.datasets_gen.segmentation.framing`), so neither the
+position nor the amount of ink tells the class. The default is a light silhouette (``ink`` 255) on black (``paper`` 0):
+on dark-on-white silhouettes the CIFAR ResNets answer "airplane" for 60-90 % of the images (white reads as sky),
 which buries what they know about shapes under one default class.
 ``shape-edges`` draws the Canny edges of the object: edges of the image found at ``EDGE_UPSCALE`` times the
 resolution (so that strokes are thinner than a pixel and reduce to grey levels), kept where they lie on the
@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from datasets_gen.registry import Batch, Cue, Derived, check_ranges, register_generator
-from datasets_gen.segmentation import segmenter_names
-from datasets_gen.segmentation.framing import frame_masks, framing_transforms, warp_images
-from datasets_gen.segmentation.masks import grow
+from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, check_ranges, register_generator
+from libkd_bench.datasets_gen.segmentation import segmenter_names
+from libkd_bench.datasets_gen.segmentation.framing import frame_masks, framing_transforms, warp_images
+from libkd_bench.datasets_gen.segmentation.masks import grow
 
 EDGE_UPSCALE = 4
 FRAME_MARGIN = 1

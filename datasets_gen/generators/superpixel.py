@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.segmentation import slic
 
-from datasets_gen.registry import Batch, Cue, Derived, register_generator
+from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, register_generator
 
 
 def fill_segments_with_mean(images: np.ndarray, segments: np.ndarray) -> np.ndarray:

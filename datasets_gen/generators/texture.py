@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from datasets_gen.registry import Batch, Cue, Derived, register_generator
-from datasets_gen.texture_synthesis import TextureConfig, backend_identity, synthesize, synthesizer_names
+from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, register_generator
+from libkd_bench.datasets_gen.texture_synthesis import TextureConfig, backend_identity, synthesize, synthesizer_names
 
 MASKS = "segmentation/masks"
 TEXTURES = "texture/images"

@@ -1,7 +1,7 @@
 """Foreground segmentation of 32x32 images behind one interface: ``grabcut`` (default) and ``fcn``.
 
 ``segment_images(backend, images, rngs, config)`` runs a backend, tidies its masks and replaces degenerate
-ones (see :mod:`datasets_gen.segmentation.masks`). The ``segmentation`` set stores the result once, and the
+ones (see :mod:`libkd_bench.datasets_gen.segmentation.masks`). The ``segmentation`` set stores the result once, and the
 ``shape``, ``texture`` and ``cue-conflict`` sets all read those stored masks, so they share one segmentation.
 Importing this package registers the backends without importing torch or OpenCV.
 """
@@ -14,16 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from datasets_gen.segmentation import fcn, grabcut  # noqa: F401  (importing registers the backends)
-from datasets_gen.segmentation.base import (
+from libkd_bench.datasets_gen.segmentation import fcn, grabcut  # noqa: F401  (importing registers the backends)
+from libkd_bench.datasets_gen.segmentation.base import (
     SegmentationConfig,
     Segmenter,
     get_segmenter,
     register_segmenter,
     segmenter_names,
 )
-from datasets_gen.segmentation.masks import MaskSource, centred_box, repair_degenerate, tidy
-from datasets_gen.segmentation.quality import gate, mask_agreement
+from libkd_bench.datasets_gen.segmentation.masks import MaskSource, centred_box, repair_degenerate, tidy
+from libkd_bench.datasets_gen.segmentation.quality import gate, mask_agreement
 
 __all__ = [
     "MaskSource",

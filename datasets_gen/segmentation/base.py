@@ -2,7 +2,7 @@
 
 A backend turns uint8 images (n, 32, 32, 3) into raw boolean foreground masks (n, 32, 32). Everything that
 is the same for every backend (keeping the largest component, filling holes, the fallback for a degenerate
-mask) happens once, in :func:`datasets_gen.segmentation.segment_images`, so backends stay small and two
+mask) happens once, in :func:`libkd_bench.datasets_gen.segmentation.segment_images`, so backends stay small and two
 backends are compared on equal terms.
 """
 
@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from datasets_gen.backend_registry import BackendRegistry
-from datasets_gen.registry import check_ranges
+from libkd_bench.datasets_gen.backend_registry import BackendRegistry
+from libkd_bench.datasets_gen.registry import check_ranges
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,14 @@ class SegmentationConfig:
         box_margin: pixels (at 32x32) between the image border and the centred box that GrabCut starts from;
             the box also bounds the fallback masks. 0..7.
         grabcut_upscale: GrabCut runs on the image enlarged by this integer factor (pixel replication), see
-            :mod:`datasets_gen.segmentation.grabcut`. 1..8.
+            :mod:`libkd_bench.datasets_gen.segmentation.grabcut`. 1..8.
         grabcut_iterations: GrabCut's fixed number of iterations. 1..20.
         fcn_size: side in pixels that images are resized to for FCN-ResNet101. 64..1024.
         min_coverage: a mask covering less than this fraction of the image is degenerate ("empty"). 0..0.5.
         max_box_coverage: a mask covering at least this fraction of the centred box is degenerate
             ("everything": no background found). 0.5..1.
         gate_min_agreement: an image enters the gated sets only when its mask's mean IoU with the backend's
-            perturbed re-runs reaches this (see :mod:`datasets_gen.segmentation.quality`). 0..1.
+            perturbed re-runs reaches this (see :mod:`libkd_bench.datasets_gen.segmentation.quality`). 0..1.
         gate_min_area, gate_max_area: ... and when its mask covers this range of the image. 0..1.
         gate: False keeps every image (masks of fallbacks and unstable masks included), as the reference study
             did; its sets then measure the segmenter as much as the model (``validate`` tells).

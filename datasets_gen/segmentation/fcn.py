@@ -2,13 +2,13 @@
 
 Images are resized (bilinear) from 32x32 to ``fcn_size`` pixels, normalised with the ImageNet statistics the
 weights were trained with, and segmented in batches (on the GPU when there is one, else on one CPU thread per
-worker process, see :mod:`datasets_gen.pretrained_weights`); a pixel is foreground when
+worker process, see :mod:`libkd_bench.datasets_gen.pretrained_weights`); a pixel is foreground when
 its most likely class is not ``__background__``. The mask is reduced back to 32x32 by majority over each
 pixel's block. The network knows the 20 PASCAL VOC classes: CIFAR-10's deer and frog are not among them, so
 their masks are often empty and get the degenerate-mask fallback (the mask source is stored per image).
 
 Weights: ``FCN_ResNet101_Weights.DEFAULT`` from the torch hub cache (see
-:mod:`datasets_gen.pretrained_weights`); nothing is downloaded.
+:mod:`libkd_bench.datasets_gen.pretrained_weights`); nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.torch_runtime import resolve_device, torch_threads
-from datasets_gen.pretrained_weights import imagenet_normalize, require_weights_file, weights_identity
-from datasets_gen.segmentation.base import SegmentationConfig, register_segmenter
+from libkd_bench.core.torch_runtime import resolve_device, torch_threads
+from libkd_bench.datasets_gen.pretrained_weights import imagenet_normalize, require_weights_file, weights_identity
+from libkd_bench.datasets_gen.segmentation.base import SegmentationConfig, register_segmenter
 
 BACKGROUND_CLASS = 0
 BATCH_CPU, BATCH_GPU = 8, 128

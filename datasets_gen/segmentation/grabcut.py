@@ -8,10 +8,10 @@ of hundreds of pixels. On a 32x32 image that weight outweighs the colour models 
 few pixels. Replicating every pixel ``grabcut_upscale`` times per side (nearest-neighbour, so no new colours
 and edges stay sharp) scales the colour term by the factor squared and the boundary term only by the factor.
 With the default of 3, degenerate masks on the CIFAR-10 test split fall from 46 % of the images (no
-enlarging) to 6 % (those get the fallback of :mod:`datasets_gen.segmentation.masks`); 4 would give 2 % at
+enlarging) to 6 % (those get the fallback of :mod:`libkd_bench.datasets_gen.segmentation.masks`); 4 would give 2 % at
 twice the time (about 12 ms per image at 3 on one core). Two perturbed re-runs (upscale 2, and a box two
 pixels tighter) measure each mask's stability for the gate of
-:mod:`datasets_gen.segmentation.quality`. The enlarged mask is reduced back by majority vote
+:mod:`libkd_bench.datasets_gen.segmentation.quality`. The enlarged mask is reduced back by majority vote
 over each pixel's block.
 
 Determinism: GrabCut initialises its colour models with k-means, which draws from OpenCV's own random number
@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from datasets_gen.segmentation.base import SegmentationConfig, register_segmenter
-from datasets_gen.segmentation.masks import centred_box
+from libkd_bench.datasets_gen.segmentation.base import SegmentationConfig, register_segmenter
+from libkd_bench.datasets_gen.segmentation.masks import centred_box
 
 
 def grabcut_masks(

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from datasets_gen.segmentation.masks import MaskSource
+from libkd_bench.datasets_gen.segmentation.masks import MaskSource
 
 
 def intersection_over_union(a: np.ndarray, b: np.ndarray) -> np.ndarray:

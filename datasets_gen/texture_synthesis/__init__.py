@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from datasets_gen.texture_synthesis import gatys, quilting  # noqa: F401  (importing registers the backends)
-from datasets_gen.texture_synthesis.base import (
+from libkd_bench.datasets_gen.texture_synthesis import gatys, quilting  # noqa: F401  (importing registers the backends)
+from libkd_bench.datasets_gen.texture_synthesis.base import (
     Synthesizer,
     TextureConfig,
     get_synthesizer,

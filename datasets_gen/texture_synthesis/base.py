@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from datasets_gen.backend_registry import BackendRegistry
-from datasets_gen.registry import check_ranges
+from libkd_bench.datasets_gen.backend_registry import BackendRegistry
+from libkd_bench.datasets_gen.registry import check_ranges
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,13 @@ object's mean colour, is optimised with Adam for a fixed ``gatys_steps`` steps u
 as in the paper, with Grams normalised by the number of positions.
 
 Images are processed in batches, on the GPU when there is one (else on one CPU thread per worker process, see
-:mod:`datasets_gen.pretrained_weights`). Every image's loss and Adam update are its own,
+:mod:`libkd_bench.datasets_gen.pretrained_weights`). Every image's loss and Adam update are its own,
 so an image's result does not depend on the other images of its batch beyond floating-point rounding, and
 batches are fixed by the chunking, so results do not depend on the worker count. cuDNN runs in deterministic
 mode. Initial noise comes from a ``torch.Generator`` seeded from each image's own numpy generator.
 
-Weights: ``VGG19_Weights.IMAGENET1K_V1`` from the torch hub cache (see :mod:`datasets_gen.pretrained_weights`).
+Weights: ``VGG19_Weights.IMAGENET1K_V1`` from the torch hub cache
+(see :mod:`libkd_bench.datasets_gen.pretrained_weights`).
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.torch_runtime import resolve_device, torch_threads
-from datasets_gen.pretrained_weights import imagenet_normalize, require_weights_file, weights_identity
-from datasets_gen.texture_synthesis.base import TextureConfig, register_synthesizer
+from libkd_bench.core.torch_runtime import resolve_device, torch_threads
+from libkd_bench.datasets_gen.pretrained_weights import imagenet_normalize, require_weights_file, weights_identity
+from libkd_bench.datasets_gen.texture_synthesis.base import TextureConfig, register_synthesizer
 
 STYLE_LAYERS = (1, 6, 11, 20, 29)  # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 in torchvision's vgg19().features
 INIT_NOISE = 0.15  # half-width of the uniform noise around the object's mean colour, in [0, 1] units

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from datasets_gen.texture_synthesis.base import TextureConfig, register_synthesizer
+from libkd_bench.datasets_gen.texture_synthesis.base import TextureConfig, register_synthesizer
 
 INSIDE_LEVELS = (1.0, 0.75, 0.5, 0.0)
 MIN_CANDIDATES = 8

@@ -4,7 +4,7 @@ Each module reproduces the state-dict layout of the public code named in its doc
 checkpoints load with ``strict=True``. None imports timm or torchvision at import time.
 """
 
-from models.architectures import (  # noqa: F401  (imported to register)
+from libkd_bench.models.architectures import (  # noqa: F401  (imported to register)
     cifar_resnet,
     controls,
     mobilenetv2,

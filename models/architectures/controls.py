@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import register_architecture
-from models.spec import Preset
+from libkd_bench.models.registry import register_architecture
+from libkd_bench.models.spec import Preset
 
 SOURCE = "libkd-bench control models (reference/control recipes)"
 HISTOGRAM_BINS = 8  # per channel; 8**3 = 512 joint bins

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import register_architecture
+from libkd_bench.models.registry import register_architecture
 
 SOURCE = "d-li14/involution cls/mmcls/models/backbones/rednet.py (CIFAR stem)"
 STAGE_BLOCKS = {26: (1, 2, 4, 1), 38: (2, 3, 5, 2), 50: (3, 4, 6, 3)}

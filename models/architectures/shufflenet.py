@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import register_architecture
+from libkd_bench.models.registry import register_architecture
 
 SOURCE_V1 = "HobbitLong/RepDistiller models/ShuffleNetv1.py"
 SOURCE_V2 = "HobbitLong/RepDistiller models/ShuffleNetv2.py"

@@ -12,9 +12,9 @@ import difflib
 import functools
 from typing import Any
 
-from bench.errors import BenchError
-from models.registry import ArchitectureEntry, register_prefix
-from models.spec import PRESET_STATS, Interpolation, SpecOverrides
+from libkd_bench.core.errors import BenchError
+from libkd_bench.models.registry import ArchitectureEntry, register_prefix
+from libkd_bench.models.spec import PRESET_STATS, Interpolation, SpecOverrides
 
 PREFIX = "timm"
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import register_architecture
+from libkd_bench.models.registry import register_architecture
 
 SOURCE = "HobbitLong/RepDistiller models/vgg.py"
 # Output channels of every conv, per block; the name's number counts convs plus the classifier.

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import BenchError
-from models.registry import register_architecture
+from libkd_bench.core.errors import BenchError
+from libkd_bench.models.registry import register_architecture
 
 SOURCE = "timm VisionTransformer / DeiT (facebookresearch/deit) key layout, patch 4 for CIFAR"
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.registry import register_architecture
+from libkd_bench.models.registry import register_architecture
 
 SOURCE = "HobbitLong/RepDistiller models/wrn.py"
 

@@ -1,4 +1,4 @@
-"""The control models of ``libkd-bench validate``: biases fixed by construction (see models.architectures.controls).
+"""The control models of ``libkd-bench validate``: biases fixed by construction (see models/architectures/controls.py).
 
 Each trains on the labels alone with plain cross-entropy; what it can see is decided by its architecture, not
 by its training. Augmentation is a horizontal flip only: a zero-padded crop would put black borders into the
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from models.spec import Preset
-from models.training.recipe import Augment, Recipe, TrainConfig, register_recipe
+from libkd_bench.models.spec import Preset
+from libkd_bench.models.training.recipe import Augment, Recipe, TrainConfig, register_recipe
 
 CONTROL_SCHEDULE = TrainConfig(
     epochs=30, batch_size=256, lr=0.1, weight_decay=5e-4, warmup_epochs=1, augment=Augment.FLIP, label_smoothing=0.1

@@ -7,7 +7,7 @@ the CIFAR-10 test split) and ``ref-rednet``; LIB-KD's ensemble averages the two'
 
 from __future__ import annotations
 
-from models.training.recipe import Augment, Method, Optimizer, Recipe, TrainConfig, register_recipe
+from libkd_bench.models.training.recipe import Augment, Method, Optimizer, Recipe, TrainConfig, register_recipe
 
 RESNET56 = "zoo:akamaster-resnet56"
 REDNET = "recipe:ref-rednet"

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.training.recipe import Augment
+from libkd_bench.models.training.recipe import Augment
 
 PAD = 4
 SIDE = 32

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.atomic_io import write_bytes_atomic
-from bench.errors import BenchError
-from bench.provenance import sha256_file
+from libkd_bench.core.atomic_io import write_bytes_atomic
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.provenance import sha256_file
 
 NPZ_PREFIX = "npz:"
 CACHE_ENV = "LIBKD_BENCH_TRAIN_CACHE"

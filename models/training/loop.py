@@ -1,7 +1,7 @@
 """The one training loop: a recipe's network, trained as the wrapped model that ``libkd-bench score`` loads.
 
 All images stay on the device as one uint8 tensor; each batch is cropped, flipped and scaled to [0, 1] there,
-then normalised with the recipe's preset exactly as :class:`~models.wrapped.NormalizedClassifier` does. On
+then normalised with the recipe's preset exactly as :class:`~libkd_bench.models.wrapped.NormalizedClassifier` does. On
 CUDA the forward passes run under bfloat16 autocast with channels-last memory. Every random draw derives from
 the recipe's seed: initialisation from (seed), the order and augmentation of epoch e from (seed, e), fixed
 teacher views from (seed, view); so a run stopped after any epoch and resumed from ``WORKDIR/last.pt`` ends
@@ -21,17 +21,17 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from bench.provenance import sha256_json
-from models.registry import create_architecture
-from models.spec import ModelSpec, SpecOverrides
-from models.training.augment import apply_params, draw_params
-from models.training.data import ImageSplit
-from models.training.methods import build_loss
-from models.training.recipe import Method, Recipe
-from models.training.schedule import build_optimizer, build_scheduler
-from models.training.state import EpochLog, load_state, logs_from_json, logs_to_json, save_state
-from models.training.teacher_bank import TeacherBank, build_bank
-from models.training.teachers import TeacherEnsemble
+from libkd_bench.core.provenance import sha256_json
+from libkd_bench.models.registry import create_architecture
+from libkd_bench.models.spec import ModelSpec, SpecOverrides
+from libkd_bench.models.training.augment import apply_params, draw_params
+from libkd_bench.models.training.data import ImageSplit
+from libkd_bench.models.training.methods import build_loss
+from libkd_bench.models.training.recipe import Method, Recipe
+from libkd_bench.models.training.schedule import build_optimizer, build_scheduler
+from libkd_bench.models.training.state import EpochLog, load_state, logs_from_json, logs_to_json, save_state
+from libkd_bench.models.training.teacher_bank import TeacherBank, build_bank
+from libkd_bench.models.training.teachers import TeacherEnsemble
 
 NUM_CLASSES = 10
 BANK_FOLDER = "teacher-logits"

@@ -1,4 +1,4 @@
-"""Distillation losses, one module per :class:`~models.training.recipe.Method`, built from a registry.
+"""Distillation losses, one module per :class:`~libkd_bench.models.training.recipe.Method`, built from a registry.
 
 Every loss takes the student network's training-mode output (logits, or ``(class, distillation)`` logits for a
 ViT with a distillation token), the labels and the teacher logits (None without teachers), and returns the
@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.errors import BenchError
-from models.training.recipe import Method
+from libkd_bench.core.errors import BenchError
+from libkd_bench.models.training.recipe import Method
 
 LossOutput = tuple[torch.Tensor, torch.Tensor]
 

@@ -2,7 +2,7 @@
 
 A :class:`Recipe` is frozen and complete, so its JSON form identifies a training run: a checkpoint in a work
 directory is resumed only by the recipe (and data) that wrote it. Recipes live in a registry filled by the
-modules of :mod:`models.recipes`; :func:`get_recipe` fails with the close matches of an unknown name. This
+modules of :mod:`libkd_bench.models.recipes`; :func:`get_recipe` fails with the close matches of an unknown name. This
 module imports no torch, so ``libkd-bench train --list`` stays quick.
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from bench.errors import BenchError, unknown_name_message
-from models.spec import Preset, enum_member
+from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.models.spec import Preset, enum_member
 
 ZOO_TEACHER = "zoo:"
 RECIPE_TEACHER = "recipe:"
@@ -36,7 +36,7 @@ class Augment(str, enum.Enum):
 
 
 class Method(str, enum.Enum):
-    """How the student learns from its teachers (see :mod:`models.training.methods`)."""
+    """How the student learns from its teachers (see :mod:`libkd_bench.models.training.methods`)."""
 
     NONE = "none"  # cross-entropy on the labels only
     KD = "kd"  # Hinton et al. 2015: soft targets at temperature T
@@ -164,7 +164,7 @@ def register_recipe(recipe: Recipe) -> Recipe:
 
 
 def _load_builtin_recipes() -> None:
-    import models.recipes  # noqa: F401  (registers on import)
+    import libkd_bench.models.recipes  # noqa: F401  (registers on import)
 
 
 def recipe_names() -> list[str]:

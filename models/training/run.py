@@ -11,13 +11,13 @@ from typing import Any
 
 import torch
 
-from bench.provenance import library_versions
-from models.training.data import ImageSplit
-from models.training.export import ExportedModel, export_model
-from models.training.loop import TrainResult, train
-from models.training.recipe import Recipe
-from models.training.state import EpochLog
-from models.training.teachers import TeacherEnsemble, load_teachers
+from libkd_bench.core.provenance import library_versions
+from libkd_bench.models.training.data import ImageSplit
+from libkd_bench.models.training.export import ExportedModel, export_model
+from libkd_bench.models.training.loop import TrainResult, train
+from libkd_bench.models.training.recipe import Recipe
+from libkd_bench.models.training.state import EpochLog
+from libkd_bench.models.training.teachers import TeacherEnsemble, load_teachers
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Optimiser and learning-rate schedule of a :class:`~models.training.recipe.TrainConfig`.
+"""Optimiser and learning-rate schedule of a :class:`~libkd_bench.models.training.recipe.TrainConfig`.
 
 The rate rises linearly from 0 over the warmup steps, then follows a cosine to 0 at the last step; it is
 stepped per batch, so the schedule is the same whatever the epoch length.
@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from models.training.recipe import Optimizer, TrainConfig
+from libkd_bench.models.training.recipe import Optimizer, TrainConfig
 
 NO_DECAY_NAMES = ("cls_token", "dist_token", "pos_embed")
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from bench.atomic_io import write_bytes_atomic
-from bench.errors import BenchError
+from libkd_bench.core.atomic_io import write_bytes_atomic
+from libkd_bench.core.errors import BenchError
 
 STATE_FILE = "last.pt"
 

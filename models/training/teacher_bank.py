@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.atomic_io import write_bytes_atomic, write_text_atomic
-from bench.errors import BenchError
-from bench.provenance import sha256_json
-from models.training.augment import apply_params, view_params
-from models.training.recipe import Augment
-from models.training.teachers import TeacherEnsemble
+from libkd_bench.core.atomic_io import write_bytes_atomic, write_text_atomic
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.provenance import sha256_json
+from libkd_bench.models.training.augment import apply_params, view_params
+from libkd_bench.models.training.recipe import Augment
+from libkd_bench.models.training.teachers import TeacherEnsemble
 
 VIEW_SEED_TAG = 0x7EAC4E2  # separates view draws from the run's other random streams
 FLOAT16_MAX = float(np.finfo(np.float16).max)  # larger logits are stored clamped (their softmax is one-hot anyway)

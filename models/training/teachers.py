@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from bench.errors import BenchError
-from models.training.recipe import RECIPE_TEACHER
+from libkd_bench.core.errors import BenchError
+from libkd_bench.models.training.recipe import RECIPE_TEACHER
 
 WEIGHTS_SUFFIX = ".safetensors"
 
@@ -71,7 +71,7 @@ def load_teachers(references: Sequence[str], search: Sequence[Path], device: tor
     """The frozen ensemble of ``references`` on ``device``, or None when there are none."""
     if not references:
         return None
-    from models.loading import load_model
+    from libkd_bench.models.loading import load_model
 
     modules, infos = [], []
     for reference in references:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from bench.run_record import MetricRow, RunRecord, format_row
-from datasets_gen.classes import CIFAR10_CLASSES
+from libkd_bench.datasets_gen.classes import CIFAR10_CLASSES
+from libkd_bench.records.run_record import MetricRow, RunRecord, format_row
 
 _MAIN = ("accuracy", "bias_ratio", "bias_ratio_cc", "top_class", "top_class_share")
 DEFAULT_FLAG_SHARE = 0.5  # a set where one class takes more of the predictions than this is flagged

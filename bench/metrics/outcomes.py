@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.metrics import correctness, predictions
+from libkd_bench.metrics.formulas import correctness, predictions
 
 CLEAN = "clean"
 CUE_CONFLICT = "cue-conflict"

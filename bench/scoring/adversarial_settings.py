@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.errors import BenchError, unknown_name_message
+from libkd_bench.core.errors import BenchError, unknown_name_message
 
 EPS_UNIT = 255.0
 MAX_EPS = 64.0  # in 1/255 units: a quarter of the intensity range; beyond it "robustness" means nothing

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.errors import BenchError, unknown_name_message
-from bench.outcomes import CLEAN
-from datasets_gen.store import SetStore, StoredSet
+from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.datasets_gen.store import SetStore, StoredSet
+from libkd_bench.metrics.outcomes import CLEAN
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,20 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from bench.adversarial import attack_logits
-from bench.adversarial_settings import AdversarialConfig, adversarial_subset
-from bench.bootstrap import BootstrapConfig
-from bench.efficiency import efficiency_figures
-from bench.logits_cache import LABEL_ARRAYS, LogitsCache
-from bench.outcomes import SetOutcome
-from bench.provenance import library_versions
-from bench.reference_runs import KdContext
-from bench.rescoring import metric_rows, utc_now
-from bench.run_outcomes import (
+from libkd_bench.core.provenance import library_versions
+from libkd_bench.datasets_gen.store import StoredSet
+from libkd_bench.metrics.bootstrap import BootstrapConfig
+from libkd_bench.metrics.outcomes import SetOutcome
+from libkd_bench.records.run_record import RunRecord
+from libkd_bench.scoring.adversarial import attack_logits
+from libkd_bench.scoring.adversarial_settings import AdversarialConfig, adversarial_subset
+from libkd_bench.scoring.efficiency import efficiency_figures
+from libkd_bench.scoring.forward import EngineConfig, ForwardEngine
+from libkd_bench.scoring.logits_cache import LABEL_ARRAYS, LogitsCache
+from libkd_bench.scoring.reference_runs import KdContext
+from libkd_bench.scoring.rescore import metric_rows, utc_now
+from libkd_bench.scoring.sets import ScoringSets
+from libkd_bench.scoring.stored_outcomes import (
     adversarial_entry,
     adversarial_key,
     adversarial_outcome,
@@ -33,13 +37,9 @@ from bench.run_outcomes import (
     stored_outcome,
     stored_set_entry,
 )
-from bench.run_record import RunRecord
-from bench.scoring import EngineConfig, ForwardEngine
-from bench.scoring_sets import ScoringSets
-from datasets_gen.store import StoredSet
 
 if TYPE_CHECKING:
-    from models import LoadedModel
+    from libkd_bench.models import LoadedModel
 
 
 @dataclass(frozen=True)

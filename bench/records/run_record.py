@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.atomic_io import is_temporary, write_text_atomic
+from libkd_bench.core.atomic_io import is_temporary, write_text_atomic
 
 FORMAT_VERSION = 1
 RUNS_DIR = "runs"
@@ -101,7 +101,7 @@ class RunRecord:
         metrics: tidy metric rows.
         efficiency: ``{"params", "macs", "images_per_s", "device", "batch_size"}``.
         scoring: how the numbers were computed (device, batch size, bootstrap resamples and seed, ...).
-        versions: library versions (``bench.provenance.library_versions()``).
+        versions: library versions (``libkd_bench.core.provenance.library_versions()``).
         created: ISO-8601 UTC time of writing.
         logits: path of the logits cache, relative to the results directory.
     """

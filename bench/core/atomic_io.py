@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench.errors import BenchError
+from libkd_bench.core.errors import BenchError
 
 TEMP_PREFIX = ".tmp-"
 

@@ -3,7 +3,7 @@
 Every function here takes per-image arrays (predictions, labels, boolean correctness) and returns one number,
 or ``None`` where the metric is undefined (a ratio over a zero accuracy, shape bias with no shape-or-texture
 decision), so callers omit the value instead of writing NaN. The ``*_from_*`` forms work elementwise on
-arrays of sufficient statistics, which is how :mod:`bench.bootstrap` evaluates one statistic on a thousand
+arrays of sufficient statistics, which is how :mod:`libkd_bench.metrics.bootstrap` evaluates one statistic on a thousand
 resamples at once; they return NaN where undefined and the callers filter.
 
 References: the bias ratio is accuracy(set) / accuracy(clean) as in the reference study's tables; shape bias

@@ -1,7 +1,7 @@
 """The one exception type that reaches the user as a single line and exit code 2.
 
 Library code raises :class:`BenchError` (or a subclass) for anything the user can fix: a missing file, an
-unknown set name, a corrupt checkpoint. The message names the problem and the fix. Only ``bench.cli`` turns
+unknown set name, a corrupt checkpoint. The message names the problem and the fix. Only ``libkd_bench.cli`` turns
 it into output and an exit code.
 """
 

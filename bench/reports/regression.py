@@ -1,8 +1,8 @@
 """The regression guard behind ``libkd-bench check``: tracked metrics of current results against a baseline.
 
-Both sides are long leaderboard frames (see :mod:`bench.leaderboard`). Every baseline row of a tracked metric
-(default ``bias_ratio`` and ``shape_bias``; whole-set and per-level rows alike) is matched with the current
-row of the same key (model, source, set, severity, metric). With b the baseline value, c the current value,
+Both sides are long leaderboard frames (see :mod:`libkd_bench.reports.leaderboard`). Every baseline row of a
+tracked metric (default ``bias_ratio`` and ``shape_bias``; whole-set and per-level rows alike) is matched with the
+current row of the same key (model, source, set, severity, metric). With b the baseline value, c the current value,
 [lo, hi] the current 95% interval and delta = c - b:
 
 - ``|delta| <= tolerance``: within tolerance; passes.
@@ -16,7 +16,7 @@ row of the same key (model, source, set, severity, metric). With b the baseline 
   reproducibility guard for a fixed pipeline on fixed data, where the same code must give the same numbers:
   it catches a shifted generator or metric even when the shift is smaller than the sampling noise.
 
-A baseline model, set or row that the current results lack is bad input (:class:`~bench.errors.BenchError`),
+A baseline model, set or row that the current results lack is bad input (:class:`~libkd_bench.core.errors.BenchError`),
 never a pass: a silent gap would hide a regression. Current rows the baseline does not hold are counted as
 new and pass. Everything here is pure; the command prints the report and picks the exit code.
 """
@@ -32,8 +32,8 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from bench.errors import BenchError, unknown_name_message
-from bench.leaderboard import KEY_COLUMNS, METRIC_ORDER, describe_key
+from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.reports.leaderboard import KEY_COLUMNS, METRIC_ORDER, describe_key
 
 DEFAULT_METRICS = ("bias_ratio", "shape_bias")
 DEFAULT_TOLERANCE = 0.02

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bench.errors import BenchError
-from bench.torch_runtime import available_cpus, thread_candidates, torch_threads
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.torch_runtime import available_cpus, thread_candidates, torch_threads
 
 DEFAULT_BATCH_SIZE = {"cpu": 128, "cuda": 1024}
 CALIBRATION_PASSES = 2  # timed forward passes per thread count (the fastest counts)

@@ -14,7 +14,7 @@
   distinguishable on that set, the ratio divides noise by noise (values like 41 or -12), and the transfer is
   "not identified": reports show that beside the gap instead of a number.
 
-Every interval comes from the same paired resampling of images applied to all runs (see bench.bootstrap).
+Every interval comes from the same paired resampling of images applied to all runs (see libkd_bench.metrics.bootstrap).
 Only sets whose images are identical in the runs compared (same images key, labels and subset) are used.
 """
 
@@ -25,10 +25,10 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from bench.metrics import bias_transfer_from_ratios, kappa_from_rates, mcnemar_p
-from bench.outcomes import CLEAN, SetOutcome
-from bench.run_record import MetricRow
-from bench.run_summary import WHOLE_SET, BootstrapPool, accuracy_summary, levels_of, metric_row
+from libkd_bench.metrics.formulas import bias_transfer_from_ratios, kappa_from_rates, mcnemar_p
+from libkd_bench.metrics.outcomes import CLEAN, SetOutcome
+from libkd_bench.records.run_record import MetricRow
+from libkd_bench.records.summary import WHOLE_SET, BootstrapPool, accuracy_summary, levels_of, metric_row
 
 
 class Role(str, enum.Enum):

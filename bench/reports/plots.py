@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from bench.leaderboard import display_order, kd_roles, records_by_source, set_rank
-from bench.leaderboard_markdown import REFERENCE_COLUMNS, SUPERPIXEL_HEADER, WideColumn, wide_columns
-from bench.run_record import MetricRow, RunRecord, safe_name
+from libkd_bench.records.run_record import MetricRow, RunRecord, safe_name
+from libkd_bench.reports.leaderboard import display_order, kd_roles, records_by_source, set_rank
+from libkd_bench.reports.markdown import REFERENCE_COLUMNS, SUPERPIXEL_HEADER, WideColumn, wide_columns
 
 DPI = 150
 _PALETTE = "tab10"

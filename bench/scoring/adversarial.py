@@ -4,7 +4,7 @@ The attacks get the wrapped model itself, which takes [0, 1] images and normalis
 is told nothing about normalisation, so the perturbation lives in pixel space and normalisation happens
 exactly once. Randomness (PGD's start, AutoAttack's restarts) is seeded inside ``torch.random.fork_rng``, so
 the global torch RNG is left as it was. Settings and the subset choice live in
-:mod:`bench.adversarial_settings`.
+:mod:`libkd_bench.scoring.adversarial_settings`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.adversarial_settings import EPS_UNIT, AdversarialConfig, AttackName
-from bench.scoring import ForwardEngine
+from libkd_bench.scoring.adversarial_settings import EPS_UNIT, AdversarialConfig, AttackName
+from libkd_bench.scoring.forward import ForwardEngine
 
 
 def build_attack(

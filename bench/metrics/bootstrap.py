@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.errors import BenchError
+from libkd_bench.core.errors import BenchError
 
 MIN_RESAMPLES = 1000
 # Share of resamples on which a statistic must be defined for its interval to be reported.

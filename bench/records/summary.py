@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.bootstrap import BootstrapConfig, PairedBootstrap
-from bench.metrics import (
+from libkd_bench.metrics.bootstrap import BootstrapConfig, PairedBootstrap
+from libkd_bench.metrics.formulas import (
     chance_corrected_ratio_from_accuracies,
     chance_corrected_shape_bias_from_rates,
     class_indicators,
@@ -22,8 +22,8 @@ from bench.metrics import (
     ratio_from_accuracies,
     shape_decisions,
 )
-from bench.outcomes import CLEAN, SetOutcome
-from bench.run_record import MetricRow
+from libkd_bench.metrics.outcomes import CLEAN, SetOutcome
+from libkd_bench.records.run_record import MetricRow
 
 WHOLE_SET = 0  # level number used internally for "the set as a whole" (severity None in rows)
 

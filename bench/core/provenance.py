@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-import bench
+import libkd_bench
 
 TRACKED_DISTRIBUTIONS = (
     "numpy",
@@ -30,7 +30,7 @@ _CHUNK = 1 << 24
 
 def library_versions() -> dict[str, str]:
     """Versions of the suite, Python and every library that can change a result."""
-    versions = {"libkd-bench": bench.__version__, "python": platform.python_version()}
+    versions = {"libkd-bench": libkd_bench.__version__, "python": platform.python_version()}
     for name in TRACKED_DISTRIBUTIONS:
         try:
             versions[name] = metadata.version(name)

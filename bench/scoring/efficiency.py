@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from bench.scoring import ForwardEngine
+from libkd_bench.scoring.forward import ForwardEngine
 
 MIN_TIMING_SECONDS = 0.5
 MIN_TIMING_BATCHES = 3

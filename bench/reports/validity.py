@@ -3,7 +3,7 @@
 A derived set is valid only when models whose bias is known read as expected on it (DESIGN.md, "Validity").
 Each :class:`KnownAnswer` names a model, a set, a metric and the expected value or direction, and is judged
 from run records alone (so ``validate`` and the test suite check exactly the same thing). The controls are
-described in :mod:`models.architectures.controls`; the CIFAR ResNets of the zoo are the reference point for
+described in :mod:`libkd_bench.models.architectures.controls`; the CIFAR ResNets of the zoo are the reference point for
 the relative checks.
 
 Pure functions of records: nothing here scores, prints or exits.
@@ -15,7 +15,7 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bench.run_record import MetricRow, RunRecord
+from libkd_bench.records.run_record import MetricRow, RunRecord
 
 NUM_CLASSES = 10
 CHANCE = 1.0 / NUM_CLASSES

@@ -2,8 +2,8 @@
 
 ``score`` describes every set it scored in ``record.sets`` (hashes, severities, for adversarial pseudo-sets
 the attack settings and cache files). This module turns such an entry plus cached arrays back into a
-:class:`~bench.outcomes.SetOutcome`, the same way whether the logits were just computed or read back later by
-``rescore`` or as a teacher/baseline run, so all three paths give identical metrics.
+:class:`~libkd_bench.metrics.outcomes.SetOutcome`, the same way whether the logits were just computed or read back
+later by ``rescore`` or as a teacher/baseline run, so all three paths give identical metrics.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from bench.adversarial_settings import AttackName, eps_label
-from bench.errors import BenchError
-from bench.logits_cache import LABEL_ARRAYS, LogitsCache
-from bench.outcomes import ADVERSARIAL_PREFIX, CLEAN, SetOutcome
-from bench.provenance import sha256_json
-from bench.run_record import RunRecord
-from datasets_gen.store import Severity, StoredSet
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.provenance import sha256_json
+from libkd_bench.datasets_gen.store import Severity, StoredSet
+from libkd_bench.metrics.outcomes import ADVERSARIAL_PREFIX, CLEAN, SetOutcome
+from libkd_bench.records.run_record import RunRecord
+from libkd_bench.scoring.adversarial_settings import AttackName, eps_label
+from libkd_bench.scoring.logits_cache import LABEL_ARRAYS, LogitsCache
 
 _ATTACK_ORDER = [a.set_name for a in AttackName]
 

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError, unknown_name_message
-from bench.outcomes import SetOutcome
-from bench.run_comparison import Role
-from bench.run_outcomes import load_run_outcomes
-from bench.run_record import RECORD_SUFFIX, RUNS_DIR, RunRecord, find_record, read_record, read_records
+from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.metrics.outcomes import SetOutcome
+from libkd_bench.records.comparison import Role
+from libkd_bench.records.run_record import RECORD_SUFFIX, RUNS_DIR, RunRecord, find_record, read_record, read_records
+from libkd_bench.scoring.stored_outcomes import load_run_outcomes
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from bench.errors import BenchError
+from libkd_bench.core.errors import BenchError
 
 _CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.errors import BenchError
-from bench.run_record import MetricRow, RunRecord
+from libkd_bench.core.errors import BenchError
+from libkd_bench.records.run_record import MetricRow, RunRecord
 
 LONG_COLUMNS = (
     "model",

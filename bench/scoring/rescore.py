@@ -11,12 +11,12 @@ import dataclasses
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
-from bench.bootstrap import BootstrapConfig
-from bench.outcomes import SetOutcome
-from bench.reference_runs import KdContext
-from bench.run_comparison import Role, comparison_metrics, transfer_metrics
-from bench.run_record import MetricRow, RunRecord
-from bench.run_summary import BootstrapPool, run_metrics
+from libkd_bench.metrics.bootstrap import BootstrapConfig
+from libkd_bench.metrics.outcomes import SetOutcome
+from libkd_bench.records.comparison import Role, comparison_metrics, transfer_metrics
+from libkd_bench.records.run_record import MetricRow, RunRecord
+from libkd_bench.records.summary import BootstrapPool, run_metrics
+from libkd_bench.scoring.reference_runs import KdContext
 
 
 def metric_rows(outcomes: Mapping[str, SetOutcome], kd: KdContext, bootstrap: BootstrapConfig) -> tuple[MetricRow, ...]:

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.atomic_io import ensure_writable_dir, write_bytes_atomic
-from bench.errors import BenchError
-from bench.provenance import sha256_file, sha256_json
+from libkd_bench.core.atomic_io import ensure_writable_dir, write_bytes_atomic
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.provenance import sha256_file, sha256_json
 
 CACHE_DIR = "cache"
 KEY_DIGITS = 16

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from bench.leaderboard import display_order, kd_roles, records_by_source, set_rank
-from bench.run_record import MetricRow, RunRecord, format_row
+from libkd_bench.records.run_record import MetricRow, RunRecord, format_row
+from libkd_bench.reports.leaderboard import display_order, kd_roles, records_by_source, set_rank
 
 NOT_SIGNIFICANT_VS_BASELINE = "†"
 NOT_SIGNIFICANT_VS_TEACHER = "‡"

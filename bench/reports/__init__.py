@@ -1,0 +1,1 @@
+"""Reports over run records: leaderboards (CSV, Markdown, PNG), the regression check, known answers."""

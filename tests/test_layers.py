@@ -1,0 +1,74 @@
+"""The package's stages import downwards only: a newcomer finds each concept in one place and nothing cycles.
+
+``libkd_bench`` (folder ``bench/``) is grouped by stage: core < metrics < records < scoring < reports < commands
+< cli. ``models`` and ``datasets_gen`` use only ``core`` from it. Every import counts, lazy ones inside functions
+included.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+STAGES = ("core", "metrics", "records", "scoring", "reports", "commands", "cli")
+LIBRARIES = ("models", "datasets_gen")
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {name for name in names if name == "libkd_bench" or name.startswith("libkd_bench.")}
+
+
+def stage_of(module: str) -> str | None:
+    """``libkd_bench.scoring.run`` -> "scoring"; the libraries and the package root have no stage."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in STAGES else None
+
+
+def module_files(folder: str) -> list[Path]:
+    return sorted((REPO / folder).rglob("*.py"))
+
+
+def test_bench_top_level_is_small_and_grouped_by_stage() -> None:
+    entries = sorted(p.name for p in (REPO / "bench").iterdir() if p.name != "__pycache__")
+    assert len(entries) <= 10, entries
+    assert {p.name for p in (REPO / "bench").iterdir() if p.is_dir() and p.name != "__pycache__"} == set(STAGES) - {
+        "cli"
+    }
+
+
+@pytest.mark.parametrize("path", module_files("bench"), ids=lambda p: str(p.relative_to(REPO)))
+def test_a_stage_imports_only_its_own_and_lower_stages(path: Path) -> None:
+    relative = path.relative_to(REPO / "bench")
+    own = relative.parts[0] if len(relative.parts) > 1 else relative.stem
+    if own not in STAGES:  # __init__ / __main__ of the package
+        return
+    higher = [m for m in imported_modules(path) if (s := stage_of(m)) and STAGES.index(s) > STAGES.index(own)]
+    assert not higher, f"{relative} ({own}) imports a higher stage: {higher}"
+
+
+@pytest.mark.parametrize("folder", LIBRARIES)
+def test_models_and_datasets_gen_use_only_the_core_of_libkd_bench(folder: str) -> None:
+    offending = {
+        str(path.relative_to(REPO)): sorted(bad)
+        for path in module_files(folder)
+        if (bad := {m for m in imported_modules(path) if stage_of(m) not in (None, "core")})
+    }
+    assert not offending
+
+
+def test_the_core_imports_nothing_else_from_libkd_bench() -> None:
+    offending = {
+        str(path.relative_to(REPO)): sorted(bad)
+        for path in module_files("bench/core")
+        if (bad := {m for m in imported_modules(path) if m != "libkd_bench" and stage_of(m) != "core"})
+    }
+    assert not offending
