@@ -11,11 +11,12 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import libkd_bench
-from libkd_bench.core.errors import BenchError
+from libkd_bench.core.errors import BenchError, BenchWarning
 
 PROG = "libkd-bench"
 # Module names under libkd_bench.commands, in the order ``--help`` lists them.
@@ -81,5 +82,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    if issubclass(category, BenchWarning):
+        print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    else:
+        _default_show_warning(message, category, filename, lineno, file, line)  # type: ignore[arg-type]
+
+
+_default_show_warning = warnings.showwarning
+
+
 def entrypoint() -> None:
+    warnings.showwarning = _show_warning  # here, not in main(): tests record warnings themselves
     sys.exit(main())

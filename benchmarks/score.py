@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # run from anywhere: import this checkout's packages first
 SHARED = REPO.parent / "shared"
 DEFAULT_SOURCE = f"npz:{SHARED / 'data' / 'cifar10-jpeg' / 'test.npz'}"
 # The zoo's akamaster ResNets (architecture, ImageNet normalisation and sha256 pinned there), read from the
@@ -229,7 +228,7 @@ def measure_model(depth: int, sets: Any, folders: list[Path], scratch: Path, arg
     run_id = f"{record['model']}@{record['source']['id']}"
     rescore = ["rescore", run_id, "--results", str(results), "--json"]
     row["rescore_s"], _ = best_of(repeat, lambda: cli(rescore))
-    command = [sys.executable, "-m", "bench", *rescore]
+    command = [sys.executable, "-m", "libkd_bench", *rescore]
     row["rescore_command_s"], _ = best_of(
         repeat, lambda: subprocess.run(command, cwd=REPO, capture_output=True, check=True)
     )

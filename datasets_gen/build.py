@@ -8,18 +8,25 @@ records their identity in its manifest, so it is rebuilt whenever they change.
 
 from __future__ import annotations
 
-import concurrent.futures as futures
-import multiprocessing
+import contextlib
+import ctypes
+import json
+import math
+import os
+import signal
+import sys
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from libkd_bench.core.errors import BenchError
+from libkd_bench.core.executor import Executor, LocalExecutor, Resources
+from libkd_bench.core.progress import progress_bar
 from libkd_bench.core.provenance import library_versions
 from libkd_bench.datasets_gen.registry import (
     Batch,
@@ -35,6 +42,7 @@ from libkd_bench.datasets_gen.store import SetDraft, SetManifest, SetStore, Seve
 
 CHUNK_SIZE = 256
 CLEAN = "clean"
+_PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 
 
 @dataclass(frozen=True)
@@ -103,12 +111,38 @@ def plan_set(name: str, seed: int, parameters: Mapping[str, Any] | None = None, 
     if backend is not None and backend not in entry.backends:
         choices = ", ".join(entry.backends) or "none (it has a single implementation)"
         raise BenchError(f"set {name} has no backend {backend!r}; choose from {choices}")
-    merged = {**entry.defaults, **(parameters or {})}
+    merged = {**entry.defaults, **typed_parameters(name, entry.defaults, parameters or {})}
     if entry.config is not None:
         entry.config(**merged)  # range checks now, not in a worker after the prerequisites were built
     chosen_backend = backend or (entry.backends[0] if entry.backends else None)
     resources = entry.resources(chosen_backend) if entry.resources and chosen_backend else {}
     return SetPlan(entry, merged, chosen_backend, int(seed), dict(resources))
+
+
+def typed_parameters(name: str, defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` checked against the types of the defaults (an int where a float is expected becomes a float).
+
+    Ranges are each set's own business (its ``config``); types are checked here for all, so a value such as
+    ``compactness=abc`` fails as one line before any range check compares a string with a number.
+    """
+    typed = {}
+    for key, value in given.items():
+        default = defaults[key]
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            kind, value = "a finite number", float(value) if ok else value
+        else:
+            ok, kind = True, ""
+        if not ok:
+            raise BenchError(
+                f"set {name} parameter {key}={value!r} must be {kind}, e.g. --param {name}.{key}={json.dumps(default)}"
+            )
+        typed[key] = value
+    return typed
 
 
 def plan_sets(
@@ -140,8 +174,12 @@ def build_sets(
     workers: int = 1,
     force: bool = False,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> list[BuildReport]:
-    """Build (or reuse) ``clean`` and every planned set, prerequisites first."""
+    """Build (or reuse) ``clean`` and every planned set, prerequisites first.
+
+    Chunks run on ``executor`` when given (entered and closed by the caller), else on local worker processes.
+    """
     if workers < 1:
         raise BenchError(f"--workers must be at least 1, got {workers}")
     seed = plans[0].seed if plans else 0
@@ -151,7 +189,7 @@ def build_sets(
     ordered = [by_name.get(name) or plan_set(name, seed, backend=resolved[name]) for name in names]
     source = split.info.to_json()
     reports = []
-    with _WorkerPool(workers) as pool:
+    with contextlib.nullcontext(executor) if executor is not None else _WorkerPool(workers) as pool:
         for plan in ordered:
             started = time.perf_counter()
             manifest = plan.manifest(source, _inputs_identity(plan.entry, store))
@@ -191,7 +229,7 @@ def _manifest(store: SetStore, name: str) -> SetManifest:
 
 
 def _build_one(
-    plan: SetPlan, manifest: SetManifest, split: Split, store: SetStore, pool: _WorkerPool, progress: bool
+    plan: SetPlan, manifest: SetManifest, split: Split, store: SetStore, pool: Executor, progress: bool
 ) -> None:
     entry = plan.entry
     n = len(split.labels)
@@ -226,13 +264,11 @@ def _build_one(
     ]
     with (
         store.draft(entry.name) as draft,
-        tqdm(
-            total=n * len(entry.levels), desc=entry.name, unit="img", disable=None if progress else True, leave=False
-        ) as bar,
+        progress_bar(n * len(entry.levels), entry.name, enabled=progress, leave=False) as bar,
     ):
         kept = np.load(inputs[entry.gate]) if entry.gate else None
         writer = _DraftWriter(draft, len(entry.levels), n, kept)
-        for job, derived in pool.run(jobs):
+        for job, derived in pool.map_unordered(run_chunk, jobs, _chunk_resources(plan)):
             writer.write(job, derived)
             bar.update(job.stop - job.start)
         writer.check_complete()
@@ -240,36 +276,42 @@ def _build_one(
         draft.finish(replace(manifest, subset=subset))
 
 
-class _WorkerPool:
-    """Runs chunk jobs in-process (one worker) or in spawned processes started once per ``build_sets`` call."""
+class _WorkerPool(LocalExecutor):
+    """The local executor of ``build_sets``: in-process for one worker, else spawned processes started once per
+    call, each of which ends when this process dies."""
 
     def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self._executor: futures.ProcessPoolExecutor | None = None
+        super().__init__(workers, initializer=die_with_parent, initargs=(os.getpid(),))
 
-    def __enter__(self) -> _WorkerPool:
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+def _chunk_resources(plan: SetPlan) -> Resources:
+    """A chunk of a set with loaded weights (a neural backend) asks for a GPU where the executor has one."""
+    return Resources(cpus=1.0, gpus=1.0 if plan.resources else 0.0)
 
-    def run(self, jobs: Sequence[_ChunkJob]) -> Iterator[tuple[_ChunkJob, Derived]]:
-        """Yield (job, result) pairs as they complete; order does not matter since results go by index."""
-        if self.workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                yield job, run_chunk(job)
-            return
-        if self._executor is None:
-            context = multiprocessing.get_context("spawn")
-            self._executor = futures.ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
-        pending = {self._executor.submit(run_chunk, job): job for job in jobs}
+
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: end this process when ``parent`` dies, however it dies (``kill -9`` included).
+
+    A pool's own shutdown needs a live parent; a killed one would leave its workers, each holding its copy of
+    the split and any loaded network, running until killed by hand. On Linux the kernel delivers SIGKILL when
+    the parent goes (``PR_SET_PDEATHSIG``); elsewhere a daemon thread polls the parent's pid once a second.
+    """
+    if sys.platform.startswith("linux"):
         try:
-            for done in futures.as_completed(pending):
-                yield pending[done], done.result()
-        finally:
-            for future in pending:
-                future.cancel()
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) == 0 and os.getppid() == parent:
+                return
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # it died before this worker got here
+        os._exit(1)
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True, name="die-with-parent").start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def run_chunk(job: _ChunkJob) -> Derived:

@@ -30,6 +30,7 @@ class Cue(str, enum.Enum):
     LOCALITY = "locality"
     LOCAL_CORRUPTION = "local-corruption"
     GLOBAL_STRUCTURE = "global-structure"
+    COMMON_CORRUPTION = "common-corruption"
 
 
 @dataclass(frozen=True)
@@ -192,11 +193,42 @@ def get_generator(name: str) -> GeneratorEntry:
         raise BenchError(unknown_name_message("set", name, _GENERATORS)) from None
 
 
+# Families: one command-line name for several sets (``corruptions``: the 15 CIFAR-10-C sets). The sets of an
+# opt-in family are left out of the default selection (no ``--sets``), being costly; naming the family or a
+# member builds them.
+_FAMILIES: dict[str, tuple[str, ...]] = {}
+_OPT_IN: set[str] = set()
+
+
+def register_family(name: str, members: Sequence[str], *, opt_in: bool = False) -> None:
+    """Let ``name`` stand for the registered sets ``members`` wherever set names are parsed."""
+    if name in _FAMILIES or name in _GENERATORS:
+        raise ValueError(f"family {name!r} is registered twice or names a set")
+    unknown = [member for member in members if member not in _GENERATORS]
+    if unknown:
+        raise ValueError(f"family {name!r} names unregistered sets {unknown}")
+    _FAMILIES[name] = tuple(members)
+    if opt_in:
+        _OPT_IN.update(members)
+
+
+def default_set_names() -> list[str]:
+    """The sets built when none are named: every registered set except those of opt-in families."""
+    return [name for name in list_generators() if name not in _OPT_IN]
+
+
 def parse_set_names(text: str | None) -> list[str]:
-    """Comma-separated set names (``None`` or empty: every registered set), each checked, order kept."""
-    names = [n.strip() for n in (text or "").split(",") if n.strip()] or list_generators()
-    for name in names:
-        get_generator(name)
+    """Comma-separated set and family names (``None`` or empty: :func:`default_set_names`), each checked,
+    families expanded in place, order kept."""
+    _load_builtin_generators()
+    names = []
+    for name in [n.strip() for n in (text or "").split(",") if n.strip()] or default_set_names():
+        if name in _FAMILIES:
+            names.extend(_FAMILIES[name])
+        elif name in _GENERATORS:
+            names.append(name)
+        else:
+            raise BenchError(unknown_name_message("set", name, [*_GENERATORS, *_FAMILIES]))
     return list(dict.fromkeys(names))
 
 

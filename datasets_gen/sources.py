@@ -145,11 +145,18 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise BenchError(f"npz source {path} does not exist; pass an existing .npz with arrays x and y")
     try:
-        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
-            missing = {"x", "y"} - set(data.files)
-            if missing:
-                raise BenchError(f"npz source {path} lacks array(s) {', '.join(sorted(missing))}; it needs x and y")
-            return data["x"], data["y"]
+        with open(path, "rb") as handle:
+            data = np.load(handle, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise BenchError(
+                    f"npz source {path} holds a single array, not an .npz archive; save the split with "
+                    "numpy.savez(path, x=images, y=labels)"
+                )
+            with data:
+                missing = {"x", "y"} - set(data.files)
+                if missing:
+                    raise BenchError(f"npz source {path} lacks array(s) {', '.join(sorted(missing))}; it needs x and y")
+                return data["x"], data["y"]
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise BenchError(f"npz source {path} cannot be read ({exc}); pass a valid .npz with arrays x and y") from None
 

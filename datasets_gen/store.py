@@ -195,6 +195,16 @@ class SetStore:
             p.name for p in self.root.iterdir() if p.is_dir() and not is_temporary(p) and (p / MANIFEST).is_file()
         )
 
+    def damaged(self) -> list[str]:
+        """Directories that hold arrays but no manifest (one deleted, or a copy cut short), sorted by name."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir() and not is_temporary(p) and not (p / MANIFEST).is_file() and any(p.glob("*.npy"))
+        )
+
     def manifest(self, name: str) -> SetManifest | None:
         """The manifest as written, without checking the arrays; None when the set does not exist."""
         file = self.path(name) / MANIFEST

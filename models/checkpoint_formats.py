@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from libkd_bench.core.errors import BenchError
+from libkd_bench.core.errors import BenchError, BenchWarning
 
 ZIP_MAGIC = b"PK\x03\x04"
 PICKLE_PROTO = b"\x80"
@@ -44,7 +44,7 @@ class CheckpointFormat(str, enum.Enum):
     TORCHSCRIPT = "torchscript"
 
 
-class UnsafePickleWarning(UserWarning):
+class UnsafePickleWarning(BenchWarning):
     """A checkpoint was unpickled with arbitrary code allowed, because the caller asked for it."""
 
 

@@ -22,6 +22,7 @@ from libkd_bench.models.spec import CIFAR_INPUT_SIZE, Interpolation, Preset, Spe
 Builder = Callable[..., Any]  # (num_classes: int, **kwargs) -> torch.nn.Module
 KwargsInference = Callable[[Mapping[str, tuple[int, ...]], Mapping[str, Any]], "dict[str, Any] | None"]
 PREFIX_SEPARATOR = ":"
+NO_SPATIAL_LAYER = ""  # attention_layer of a network with no spatial features (e.g. a colour histogram)
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,6 +42,11 @@ class ArchitectureEntry:
         infer_kwargs: for a parametric family (``vit_cifar``, ``wrn``): reads builder keyword arguments from
             checkpoint shapes and the caller's options, or returns None when the shapes are not of this family.
             Detection tries parametric entries only when no fixed entry fits.
+        attention_layer: module (dotted name inside the network, ``-1`` = last child) whose output Grad-CAM
+            explains: the last convolutional stage of a CNN, or the last block's first LayerNorm of a ViT (its
+            (N, tokens, C) output's patch tokens are read as a grid). :data:`NO_SPATIAL_LAYER` for a network
+            without spatial features (its map is uniform); None when undeclared (user and timm builders: the
+            last 4-D or token output of a dry-run forward is used).
     """
 
     name: str
@@ -52,6 +58,7 @@ class ArchitectureEntry:
     defaults: SpecOverrides = field(default_factory=SpecOverrides)
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     infer_kwargs: KwargsInference | None = None
+    attention_layer: str | None = None
 
     def build(self, num_classes: int, **kwargs: Any) -> Any:
         """A new network with random weights (on the current default device)."""
@@ -74,6 +81,7 @@ def register_architecture(
     interpolation: Interpolation = Interpolation.BILINEAR,
     kwargs: Mapping[str, Any] | None = None,
     infer_kwargs: KwargsInference | None = None,
+    attention_layer: str | None = None,
 ) -> Callable[[Builder], Builder]:
     """Register the decorated builder under ``name`` (default: the function's name)."""
 
@@ -93,6 +101,7 @@ def register_architecture(
             defaults=SpecOverrides(preset=preset, input_size=input_size, interpolation=interpolation),
             kwargs=dict(kwargs or {}),
             infer_kwargs=infer_kwargs,
+            attention_layer=attention_layer,
         )
         return builder
 

@@ -98,6 +98,9 @@ class ModelSpec:
         input_size: side in pixels the network expects; 32x32 inputs are resized when it differs.
         interpolation: resize mode used when ``input_size`` differs from the input's size.
         arch_kwargs: builder keyword arguments beyond ``num_classes`` (e.g. a ViT's ``num_heads``).
+        class_map: for a network trained on other classes, the network output scored as each class of the
+            source, in class order (see :mod:`libkd_bench.models.class_map`); ``num_classes`` is then the number
+            of scored classes. Empty: the outputs as they are.
     """
 
     # architecture
@@ -111,6 +114,8 @@ class ModelSpec:
     input_size: int = CIFAR_INPUT_SIZE
     interpolation: Interpolation = Interpolation.BILINEAR
     arch_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    # outputs
+    class_map: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.arch:
@@ -128,6 +133,10 @@ class ModelSpec:
         object.__setattr__(self, "std", std)
         object.__setattr__(self, "interpolation", enum_member(Interpolation, self.interpolation, "interpolation"))
         object.__setattr__(self, "arch_kwargs", _arch_kwargs(self.arch_kwargs))
+        class_map = tuple(_integer(i, "class_map index", 0) for i in self.class_map)
+        if class_map and len(class_map) != self.num_classes:
+            raise BenchError(f"class_map names {len(class_map)} outputs for {self.num_classes} classes")
+        object.__setattr__(self, "class_map", class_map)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able dict; every run record and logits cache key holds exactly this."""
@@ -140,6 +149,8 @@ class ModelSpec:
             "input_size": self.input_size,
             "interpolation": self.interpolation.value,
             "arch_kwargs": dict(self.arch_kwargs),
+            # only when set, so the specs (and logits cache keys) of unmapped models stay as they were
+            **({"class_map": list(self.class_map)} if self.class_map else {}),
         }
 
 

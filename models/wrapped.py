@@ -51,6 +51,11 @@ class NormalizedClassifier(nn.Module):
         self.interpolation = spec.interpolation
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("class_indices", None, persistent=False)
+
+    def map_classes(self, indices: tuple[int, ...]) -> None:
+        """Return only these outputs, in this order (see :mod:`libkd_bench.models.class_map`)."""
+        self.class_indices = torch.tensor(indices, dtype=torch.long, device=self.mean.device)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images
@@ -61,4 +66,5 @@ class NormalizedClassifier(nn.Module):
             if self.interpolation is Interpolation.BICUBIC:
                 x = x.clamp(0.0, 1.0)
         x = (x - self.mean) / self.std
-        return select_logits(self.network(x), images.shape[0], self.num_classes)
+        logits = select_logits(self.network(x), images.shape[0], self.num_classes)
+        return logits if self.class_indices is None else logits.index_select(1, self.class_indices)

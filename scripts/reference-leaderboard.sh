@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's reference leaderboard: score the reference models (trained by `libkd-bench train`, shipped in
 # the zoo) with their teachers and baselines on every weight-free set of the class-balanced 2,000-image subset
-# of the shared CIFAR-10 JPEG test copy, and write results/reference/ (long CSV, Markdown, plots) and the run
-# records in results/reference/runs/. Deterministic: run it again and nothing changes.
+# of the shared CIFAR-10 JPEG test copy and the 15 CIFAR-10-C corruptions, with attention maps, and write
+# results/reference/ (long CSV, Markdown, plots, attention panels) and the run records in
+# results/reference/runs/. Deterministic: run it again and nothing changes.
 #
 #   scripts/reference-leaderboard.sh          (about 40 minutes on two CPU cores; logits are cached in work/)
 #
@@ -23,7 +24,9 @@ WORK="${LIBKD_BENCH_WORK:-$ROOT/work/reference}"
 OUT="$ROOT/results/reference"
 RESULTS="$WORK/results"
 
-libkd-bench generate-sets --source "npz:$NPZ" --limit 2000 --seed 0 --out "$WORK/sets" --workers 2 --no-progress
+GENERATE=(libkd-bench generate-sets --source "npz:$NPZ" --limit 2000 --seed 0 --out "$WORK/sets" --workers 2 --no-progress)
+"${GENERATE[@]}"                      # every default set
+"${GENERATE[@]}" --sets corruptions   # and the opt-in CIFAR-10-C family
 # PGD only (eps 2/255 and 8/255, 200 images): the attacks would otherwise take most of the CPU time.
 score() {
     libkd-bench score "$@" --sets-dir "$WORK/sets" --results "$RESULTS" --adv pgd --adv-eps 2,8 --adv-n 200 \

@@ -33,7 +33,7 @@ for f in "$TRAIN_DATA" "$TEST_DATA"; do [ -f "$f" ] || { echo "$0: $f not found 
 if [ $# -gt 0 ]; then
     RECIPES=("$@")
 else
-    mapfile -t RECIPES < <("$PY" -m bench train --list | awk 'NR > 1 && $1 ~ /^ref-/ {print $1}')
+    mapfile -t RECIPES < <("$PY" -m libkd_bench train --list | awk 'NR > 1 && $1 ~ /^ref-/ {print $1}')
 fi
 # Recipes taught by another recipe's model wait for it; the rest start at once.
 mapfile -t NEEDS < <("$PY" - "${RECIPES[@]}" <<'PYEOF'
@@ -50,7 +50,7 @@ echo "train-reference: decoding the train split once into $OUT/cache" >&2
 
 declare -A PID
 start_recipe() {
-    "$PY" -m bench train "$1" --data "$TRAIN_DATA" --test-data "$TEST_DATA" --out "$OUT" \
+    "$PY" -m libkd_bench train "$1" --data "$TRAIN_DATA" --test-data "$TEST_DATA" --out "$OUT" \
         --teacher-dir "$TEACHER_DIR" --no-progress "${EXTRA[@]}" > "$OUT/$1.log" 2>&1 &
     PID[$1]=$!
     echo "train-reference: started $1 (log $OUT/$1.log)" >&2

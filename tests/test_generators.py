@@ -16,12 +16,14 @@ from libkd_bench.datasets_gen.build import CHUNK_SIZE, build_sets, plan_set
 from libkd_bench.datasets_gen.generators.patch_noise import noise_patch
 from libkd_bench.datasets_gen.generators.scramble import tiles_of
 from libkd_bench.datasets_gen.generators.superpixel import fill_segments_with_mean
-from libkd_bench.datasets_gen.registry import Batch, get_generator, list_generators
+from libkd_bench.datasets_gen.registry import Batch, default_set_names, get_generator, list_generators
 from libkd_bench.datasets_gen.seeding import SetSeed
 from libkd_bench.datasets_gen.sources import SourceInfo, SourceKind, Split, split_sha256
 from libkd_bench.datasets_gen.store import SetStore
 
-ALL_SETS = list_generators()
+# Every default set, and one set of the opt-in families (the corruptions: tests/test_corruptions.py covers each)
+OPT_IN_SETS = sorted(set(list_generators()) - set(default_set_names()))
+ALL_SETS = [*default_set_names(), *OPT_IN_SETS[:1]]
 images_strategy = st.integers(1, 12).flatmap(
     lambda n: arrays(np.uint8, (n, 32, 32, 3), elements=st.integers(0, 255), fill=st.integers(0, 255))
 )

@@ -152,7 +152,7 @@ def test_two_records_of_one_model_and_source_are_refused() -> None:
         long_frame([teacher(), twin])
 
 
-GOOD_LINE = "m,src,clean,,accuracy,0.9,0.88,0.92,100,abc,0.1.0"
+GOOD_LINE = f"m,src,clean,,accuracy,0.9,0.88,0.92,100,{'ab' * 32},0.1.0"
 
 
 @pytest.mark.parametrize(

@@ -94,10 +94,11 @@ def test_cache_hit_recompute_and_rescore_give_identical_metrics(store_dir: Path,
     recomputed = score(store_dir, tmp_path, recompute=True)
     assert set(recomputed.scoring["forward_passes"]) == {"clean", "scramble", "patch-noise"}
     assert recomputed.metrics == first.metrics
-    rescored = rescore_record(first, load_run_outcomes(first, tmp_path), KdContext(), BootstrapConfig())
+    rescored = rescore_record(first, load_run_outcomes(first, tmp_path), KdContext(), BootstrapConfig(), tmp_path)
     assert rescored.metrics == first.metrics
     assert rescored.scoring["rescored"]
-    other_seed = rescore_record(first, load_run_outcomes(first, tmp_path), KdContext(), BootstrapConfig(seed=5))
+    outcomes = load_run_outcomes(first, tmp_path)
+    other_seed = rescore_record(first, outcomes, KdContext(), BootstrapConfig(seed=5), tmp_path)
     assert other_seed.metric("clean", "accuracy").value == first.metric("clean", "accuracy").value
     assert other_seed.metric("clean", "accuracy").ci_low != first.metric("clean", "accuracy").ci_low
 

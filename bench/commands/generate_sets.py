@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
+from libkd_bench.commands import seed
 from libkd_bench.core.errors import BenchError
+from libkd_bench.core.executor import add_executor_arguments
 
 NAME = "generate-sets"
 HELP = "generate the derived test sets"
@@ -18,7 +21,9 @@ def default_sets_dir() -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sets", help="comma-separated set names (default: every set; see list-sets)")
+    parser.add_argument(
+        "--sets", help="comma-separated sets or families, e.g. corruptions (default: every set but opt-in families)"
+    )
     parser.add_argument("--source", default="cifar10", help="cifar10 (default), npz:PATH or folder:PATH")
     parser.add_argument(
         "--data-root",
@@ -26,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CIFAR-10 cache directory (default: $LIBKD_BENCH_DATA or ~/.cache/libkd-bench/data)",
     )
     parser.add_argument("--out", type=Path, default=None, help=f"set store directory (default: ${SETS_ENV} or ./sets)")
-    parser.add_argument("--seed", type=int, default=0, help="root seed of every set (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="root seed of every set (default 0)")
     parser.add_argument("--limit", type=int, help="keep a class-balanced subset of N images")
     parser.add_argument(
         "--workers",
@@ -47,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a set parameter, e.g. superpixel.compactness=20 (repeatable)",
     )
     parser.add_argument("--force", action="store_true", help="rebuild sets even when an identical one exists")
+    add_executor_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -81,6 +87,7 @@ def parse_parameters(items: list[str]) -> dict[str, dict[str, object]]:
 
 def run(args: argparse.Namespace) -> int:
     from libkd_bench.core.atomic_io import ensure_writable_dir
+    from libkd_bench.core.executor import cluster_executor
     from libkd_bench.datasets_gen.build import build_sets, plan_sets
     from libkd_bench.datasets_gen.registry import parse_set_names
     from libkd_bench.datasets_gen.sources import load_source
@@ -90,11 +97,19 @@ def run(args: argparse.Namespace) -> int:
     backends = parse_assignments(args.backend, "--backend")
     parameters = parse_parameters(args.param)
     plans = plan_sets(names, args.seed, parameters, backends)
+    executor = cluster_executor(args.executor, args.workers, args.ray_address)  # connects later, when entered
     out = ensure_writable_dir(args.out or default_sets_dir())
     split = load_source(args.source, args.data_root, args.limit)
-    reports = build_sets(
-        plans, split, SetStore(out), workers=args.workers, force=args.force, progress=not args.no_progress
-    )
+    with executor or contextlib.nullcontext():
+        reports = build_sets(
+            plans,
+            split,
+            SetStore(out),
+            workers=args.workers,
+            force=args.force,
+            progress=not args.no_progress,
+            executor=executor,
+        )
     print(f"source {split.info.id} ({split.info.kind.value}:{split.info.location}, {split.info.n} images) -> {out}")
     for report in reports:
         print(f"  {report.name:<16} {report.status:<7} {report.seconds:7.1f} s  {report.path}")

@@ -4,7 +4,9 @@ Reads RESULTS/runs/*.json (temporary files of a write in progress are never read
 on stderr and skipped) and writes into --out, each file atomically: leaderboard.csv (one row per model, source,
 set, severity and metric; fractions, not percentages), leaderboard.md (the reference study's layout, one table
 per source, intervals, teacher/baseline/KD method, non-significant differences marked) and PNG plots per
-source (bias profile, shape bias vs clean accuracy, accuracy vs severity). The Markdown is also printed.
+source (bias profile, shape bias vs clean accuracy, accuracy vs severity), and per student an attention panel
+(attention_<model>_<source>.png: its teacher's, own and baseline's Grad-CAM maps, read from the cache). The
+Markdown is also printed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ NAME = "leaderboard"
 HELP = "write the leaderboard (long CSV, wide Markdown, plots) from the run records"
 CSV_NAME = "leaderboard.csv"
 MARKDOWN_NAME = "leaderboard.md"
-PLOT_PREFIXES = ("bias-profile_", "shape-bias-vs-accuracy_", "accuracy-vs-severity_")
+PLOT_PREFIXES = ("bias-profile_", "shape-bias-vs-accuracy_", "accuracy-vs-severity_", "attention_")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +49,7 @@ def load_records(results: Path) -> list[RunRecord]:
 
 def run(args: argparse.Namespace) -> int:
     from libkd_bench.core.atomic_io import ensure_writable_dir, write_bytes_atomic, write_text_atomic
+    from libkd_bench.reports.attention_panels import attention_panels
     from libkd_bench.reports.leaderboard import format_long_csv, long_frame
     from libkd_bench.reports.markdown import leaderboard_markdown
     from libkd_bench.reports.plots import leaderboard_plots, png_bytes
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     records = load_records(args.results)
     out = ensure_writable_dir(args.out or args.results / "leaderboard")
     csv_text = format_long_csv(long_frame(records))
-    plots = leaderboard_plots(records)
+    plots = leaderboard_plots(records) + attention_panels(records, args.results)
     images: dict[str, list[tuple[str, str]]] = {}
     for plot in plots:
         images.setdefault(plot.source, []).append((plot.title, plot.name))

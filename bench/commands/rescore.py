@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from libkd_bench.commands import seed
 from libkd_bench.records.run_record import DEFAULT_RESULTS
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run id <model>@<source id>, model name, or record path")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory (default ./results)")
     parser.add_argument("--bootstrap-resamples", type=int, help="bootstrap resamples (default: as recorded)")
-    parser.add_argument("--bootstrap-seed", type=int, help="bootstrap seed (default: as recorded)")
+    parser.add_argument("--bootstrap-seed", type=seed, help="bootstrap seed (default: as recorded)")
     parser.add_argument("--json", action="store_true", help="print the rewritten records as JSON instead of tables")
 
 
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     for target in runs:
         record, results = target.record, target.results
         outcomes = load_run_outcomes(record, results)
-        rescored = rescore_record(record, outcomes, kd_context(record, results), bootstrap_config(record, args))
+        kd = kd_context(record, results)
+        rescored = rescore_record(record, outcomes, kd, bootstrap_config(record, args), results)
         write_record(results, rescored)
         records.append(rescored)
         if not args.json:

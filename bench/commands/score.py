@@ -4,17 +4,30 @@ Each checkpoint gets one run record, RESULTS/runs/<model>@<source id>.json, with
 shape bias and (given --teacher/--baseline) error consistency, McNemar tests, ratio differences and bias
 transfer, all with 95% paired-bootstrap intervals, plus efficiency figures. Per-image logits are cached under
 RESULTS/cache/ and reused for the same checkpoint and set; `libkd-bench rescore` recomputes metrics from them.
+Grad-CAM maps on a seeded clean panel are cached beside them and aligned with the teacher's and baseline's
+(`--no-attention` skips them; see libkd_bench.scoring.attention).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from libkd_bench.commands import seed
 from libkd_bench.core.errors import BenchError
+from libkd_bench.core.executor import add_executor_arguments
 from libkd_bench.records.run_record import DEFAULT_RESULTS
+
+if TYPE_CHECKING:
+    from libkd_bench.core.executor import Executor
+    from libkd_bench.models import LoadedModel
+    from libkd_bench.scoring.run import ScoreOptions
+    from libkd_bench.scoring.sets import ScoringSets
 
 NAME = "score"
 HELP = "score checkpoints on the clean split and every derived set"
@@ -52,12 +65,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adv", default="fgsm,pgd", help="attacks: fgsm,pgd,autoattack or none (default fgsm,pgd)")
     parser.add_argument("--adv-eps", default="1,2,4,8", help="L-inf eps levels in 1/255 units (default 1,2,4,8)")
     parser.add_argument("--adv-n", type=int, default=500, help="size of the attacked clean subset (default 500)")
-    parser.add_argument("--adv-seed", type=int, default=0, help="seed of the subset and the attacks (default 0)")
+    parser.add_argument("--adv-seed", type=seed, default=0, help="seed of the subset and the attacks (default 0)")
     parser.add_argument("--bootstrap-resamples", type=int, default=1000, help="bootstrap resamples (>= 1000)")
-    parser.add_argument("--bootstrap-seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--bootstrap-seed", type=seed, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--recompute", action="store_true", help="run forward passes even when logits are cached")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument(
+        "--attention",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Grad-CAM (and ViT rollout) maps on a clean panel, aligned with --teacher/--baseline (default on)",
+    )
+    parser.add_argument("--attention-n", type=int, default=500, help="attention panel size (default 500)")
+    parser.add_argument("--attention-seed", type=int, default=0, help="seed of the attention panel (default 0)")
+    parser.add_argument(
+        "--class-map",
+        metavar="I0,...,I9",
+        help="for a network trained on other classes (e.g. CIFAR-100): its output scored as each CIFAR-10 class",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide progress (bars on a terminal, lines in logs)")
     parser.add_argument("--json", action="store_true", help="print the run records as JSON instead of the table")
+    add_executor_arguments(parser)
 
 
 def default_name(checkpoint: str) -> str:
@@ -83,14 +110,14 @@ def model_names(checkpoints: list[str], names: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from libkd_bench.commands.generate_sets import default_sets_dir
     from libkd_bench.core.atomic_io import ensure_writable_dir
+    from libkd_bench.core.executor import cluster_executor
     from libkd_bench.core.torch_runtime import resolve_device
     from libkd_bench.metrics.bootstrap import BootstrapConfig
-    from libkd_bench.models.cli_args import load_model_from_args
-    from libkd_bench.models.ensemble import ensemble_model
     from libkd_bench.records.comparison import Role
     from libkd_bench.records.run_record import write_record
     from libkd_bench.reports.summary_table import format_run_summary
     from libkd_bench.scoring.adversarial_settings import AdversarialConfig, parse_attacks, parse_eps
+    from libkd_bench.scoring.attention import AttentionConfig, check_references
     from libkd_bench.scoring.forward import EngineConfig
     from libkd_bench.scoring.reference_runs import KdContext, resolve_run
     from libkd_bench.scoring.run import ScoreOptions, score_model
@@ -107,12 +134,14 @@ def run(args: argparse.Namespace) -> int:
     adversarial = AdversarialConfig(parse_attacks(args.adv), parse_eps(args.adv_eps), args.adv_n, args.adv_seed)
     bootstrap = BootstrapConfig(args.bootstrap_resamples, args.bootstrap_seed)
     device = resolve_device(args.device)
+    executor = cluster_executor(args.executor, address=args.ray_address)  # connects later, when entered
     options = ScoreOptions(
         engine=EngineConfig(str(device), args.batch_size, amp=not args.no_amp),
         adversarial=adversarial,
         bootstrap=bootstrap,
         recompute=args.recompute,
         progress=not args.no_progress,
+        attention=AttentionConfig(args.attention_n, args.attention_seed) if args.attention else None,
     )
     sets = load_scoring_sets(args.sets_dir or default_sets_dir(), parse_set_list(args.sets))
     results = ensure_writable_dir(args.results)
@@ -122,11 +151,16 @@ def run(args: argparse.Namespace) -> int:
         method=args.kd_method,
     )
     kd.preload()
+    if options.attention is not None:
+        check_references(kd, sets, options.attention)
+    computed: list[frozenset[str]] = [frozenset()] * len(groups)
+    if executor is not None:
+        computed = _remote_forward_passes(executor, groups, names, args, str(device), sets, results, options)
+        options = replace(options, recompute=False)  # done: every asked-for pass ran on the executor
     records = []
-    for group, name in zip(groups, names, strict=True):
-        members = [load_model_from_args(checkpoint, args, device=str(device)) for checkpoint in group]
-        loaded = ensemble_model(members, args.ensemble_combine) if args.ensemble else members[0]
-        record = score_model(loaded, name, sets, results, options, kd)
+    for group, name, elsewhere in zip(groups, names, computed, strict=True):
+        loaded = load_scored_model(group, args, str(device), name)
+        record = score_model(loaded, name, sets, results, options, kd, elsewhere)
         path = write_record(results, record)
         records.append(record)
         if not args.json:
@@ -135,3 +169,52 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([record.to_json() for record in records], indent=2, sort_keys=True, allow_nan=False))
     return 0
+
+
+def load_scored_model(group: list[str], args: argparse.Namespace, device: str, name: str) -> LoadedModel:
+    """The model one record is about: a checkpoint, or the ensemble of ``group``, mapped to CIFAR-10 classes."""
+    from libkd_bench.datasets_gen.classes import NUM_CLASSES
+    from libkd_bench.models.class_map import match_source_classes
+    from libkd_bench.models.cli_args import load_model_from_args
+    from libkd_bench.models.ensemble import ensemble_model
+
+    members = [load_model_from_args(checkpoint, args, device=device) for checkpoint in group]
+    loaded = ensemble_model(members, args.ensemble_combine) if args.ensemble else members[0]
+    return match_source_classes(loaded, NUM_CLASSES, args.class_map, name)
+
+
+def _remote_forward_passes(
+    executor: Executor,
+    groups: list[list[str]],
+    names: list[str],
+    args: argparse.Namespace,
+    device: str,
+    sets: ScoringSets,
+    results: Path,
+    options: ScoreOptions,
+) -> list[frozenset[str]]:
+    """Run the call's forward passes and attacks on ``executor``; per model, the sets whose pass ran.
+
+    Workers load each model themselves, by :func:`load_scored_model` with these flags and absolute paths (a
+    worker's working directory is not the driver's).
+    """
+    from libkd_bench.scoring.remote_passes import RemoteModel, remote_forward_passes
+
+    portable = argparse.Namespace(**vars(args))
+    portable.arch_module = [_absolute_arch_module(item) for item in args.arch_module]
+    portable.arch_path = [str(Path(item).resolve()) for item in args.arch_path]
+    models = []
+    for group, name in zip(groups, names, strict=True):
+        loaded = load_scored_model(group, args, device, name)
+        members = [c if c.startswith(ZOO_PREFIX) else str(Path(c).resolve()) for c in group]
+        models.append(RemoteModel(loaded, functools.partial(load_scored_model, members, portable, device, name)))
+    with executor:  # joined once every model loaded on the driver: bad input fails before Ray starts
+        return remote_forward_passes(executor, models, sets, results, options)
+
+
+def _absolute_arch_module(reference: str) -> str:
+    """``FILE.py[:BUILDER]`` with FILE made absolute."""
+    head, separator, tail = reference.rpartition(":")
+    if separator and head.endswith(".py") and tail.isidentifier():
+        return f"{Path(head).expanduser().resolve()}:{tail}"
+    return str(Path(reference).expanduser().resolve())

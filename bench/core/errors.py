@@ -17,6 +17,13 @@ class BenchError(Exception):
     exit_code = 2
 
 
+class BenchWarning(UserWarning):
+    """Something the user should know that does not stop the work (a damaged cache entry being recomputed).
+
+    The command line shows it as one ``libkd-bench: warning: ...`` line.
+    """
+
+
 def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
     """Message for an unknown registry name that lists the close matches (or all names when none is close)."""
     known = sorted(known)

@@ -3,7 +3,9 @@
 Rows follow the run-record conventions: a set with levels gets one row per level (``severity`` = 1-based
 level) and one for the whole set (``severity`` None: the mean accuracy over levels, and that mean over clean
 accuracy); a set without levels gets only the whole-set rows. Adversarial pseudo-sets are ratioed against
-clean accuracy on their own image subset. Undefined values are left out, never written as NaN.
+clean accuracy on their own image subset. A run scored on all 15 ``corruption-*`` sets also gets the family's
+means as the pseudo-set ``corruptions`` (:mod:`libkd_bench.records.corruption_summary`). Undefined values are
+left out, never written as NaN.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from libkd_bench.metrics.formulas import (
     shape_decisions,
 )
 from libkd_bench.metrics.outcomes import CLEAN, SetOutcome
+from libkd_bench.records.corruption_summary import corruption_rows
 from libkd_bench.records.run_record import MetricRow
 
 WHOLE_SET = 0  # level number used internally for "the set as a whole" (severity None in rows)
@@ -145,6 +148,7 @@ def run_metrics(outcomes: Mapping[str, SetOutcome], pool: BootstrapPool) -> list
         if outcome.shape_labels is not None:
             rows.extend(_shape_bias_rows(outcome, boot))
             rows.extend(_chance_corrected_shape_rows(outcome, boot))
+    rows.extend(corruption_rows(outcomes, clean, pool))  # the corruption family's means, when all 15 were scored
     return [row for row in rows if row is not None]
 
 

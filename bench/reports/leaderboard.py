@@ -12,6 +12,7 @@ Everything here is a pure function of records or of CSV text; only the commands 
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -53,6 +54,7 @@ SET_ORDER = (
     "adv-autoattack",
     "texture-overlay",
     "shape-edges",
+    "corruptions",  # the corruption family's means; its 15 corruption-* sets follow by name
 )
 METRIC_ORDER = (
     "accuracy",
@@ -166,9 +168,11 @@ def parse_long_csv(text: str, what: str = "CSV") -> pd.DataFrame:
         raise BenchError(
             f"{what} lacks the column(s) {', '.join(missing)}; give a long CSV written by libkd-bench leaderboard"
         )
+    _require_whole_rows(text, len(raw.columns), what)
     raw = raw.loc[:, list(LONG_COLUMNS)].apply(lambda column: column.str.strip())
     for column in _REQUIRED_TEXT:
         _require_filled(raw, column, what)
+    _require_hashes(raw, what)
     parsed = {column: raw[column] for column in _TEXT_COLUMNS}
     parsed["value"] = _numbers(raw, "value", what, required=True)
     parsed["ci_low"] = _numbers(raw, "ci_low", what, required=False)
@@ -206,6 +210,26 @@ def describe_key(row: Mapping[str, object] | pd.Series) -> str:
 
 def _first_bad(mask: pd.Series) -> int | None:
     return int(mask.to_numpy().argmax()) if mask.any() else None
+
+
+def _require_whole_rows(text: str, width: int, what: str) -> None:
+    """Every row has as many cells as the header: pandas pads a short row (a file cut off mid-line) silently."""
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if row and len(row) != width:
+            raise BenchError(
+                f"{what} line {number} has {len(row)} cells, the header {width}; the file looks cut off or edited: "
+                "write it again with libkd-bench leaderboard (or check --update-baseline)"
+            )
+
+
+def _require_hashes(raw: pd.DataFrame, what: str) -> None:
+    cells = raw["checkpoint_sha256"]
+    row = _first_bad((cells != "") & ~cells.str.fullmatch(r"[0-9a-f]{64}"))
+    if row is not None:
+        raise BenchError(
+            f"{what} line {row + 2}: checkpoint_sha256 {cells.iloc[row]!r} is not a sha256 (64 hex digits); the file "
+            "looks cut off or edited: write it again with libkd-bench leaderboard (or check --update-baseline)"
+        )
 
 
 def _require_filled(raw: pd.DataFrame, column: str, what: str) -> None:

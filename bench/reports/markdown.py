@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from libkd_bench.records.corruption_summary import FAMILY as CORRUPTIONS
+from libkd_bench.records.corruption_summary import is_corruption_set
 from libkd_bench.records.run_record import MetricRow, RunRecord, format_row
 from libkd_bench.reports.leaderboard import display_order, kd_roles, records_by_source, set_rank
 
@@ -29,6 +31,9 @@ TRANSFER_NOT_IDENTIFIED = "not identified"
 DEFAULT_CLASS_FLAG = "⚑"
 DEFAULT_CLASS_SHARE = 0.5
 MISSING = "-"
+ATTENTION_SET = "attention"  # Grad-CAM rows (libkd_bench.scoring.attention)
+ATTENTION_ALIGNMENT_HEADER = "Attention alignment (Grad-CAM Spearman vs teacher)"
+OBJECT_FOCUS_HEADER = "Object focus (Grad-CAM energy on object)"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ REFERENCE_COLUMNS = (
     WideColumn(SUPERPIXEL_HEADER, "superpixel"),
     WideColumn("Scramble", "scramble"),
     WideColumn("Noise (patch-noise)", "patch-noise"),
+    WideColumn("Corruptions", CORRUPTIONS),
     WideColumn("cue-conflict shape bias", "cue-conflict", "shape_bias"),
     WideColumn("PGD ratio", "adv-pgd"),
     WideColumn("FGSM ratio", "adv-fgsm"),
@@ -64,6 +70,7 @@ CHANCE_CORRECTED_COLUMNS = (
     WideColumn(SUPERPIXEL_HEADER, "superpixel", "bias_ratio_cc"),
     WideColumn("Scramble", "scramble", "bias_ratio_cc"),
     WideColumn("Noise (patch-noise)", "patch-noise", "bias_ratio_cc"),
+    WideColumn("Corruptions", CORRUPTIONS, "bias_ratio_cc"),
     WideColumn("shape bias (chance-corr.)", "cue-conflict", "shape_bias_cc"),
     WideColumn("cue decisions", "cue-conflict", "decision_rate"),
     WideColumn("PGD ratio", "adv-pgd", "bias_ratio_cc"),
@@ -99,6 +106,7 @@ def source_section(records: Sequence[RunRecord], images: Sequence[tuple[str, str
     table = {"Method": [_method_cell(record, names, records) for record in ordered]}
     for column in columns:
         table[column.header] = [_metric_cell(record, column) for record in ordered]
+    table.update(attention_columns(ordered))
     for header, facts in (("Arch", _arch), ("Params", _params), ("MACs", _macs)):
         cells = [facts(record) for record in ordered]
         if any(cell != MISSING for cell in cells):
@@ -118,6 +126,30 @@ def source_section(records: Sequence[RunRecord], images: Sequence[tuple[str, str
     return lines
 
 
+def attention_columns(records: Sequence[RunRecord]) -> dict[str, list[str]]:
+    """Grad-CAM alignment columns: student-teacher Spearman agreement beside the baseline's (the reference a
+    student is read against), and the share of map energy on the object; left out when no record has them."""
+    columns = {}
+    agreement = [
+        _with_reference(
+            record.metric(ATTENTION_SET, "agreement_spearman"),
+            record.metric(ATTENTION_SET, "baseline_agreement_spearman"),
+        )
+        for record in records
+    ]
+    if any(cell != MISSING for cell in agreement):
+        columns[ATTENTION_ALIGNMENT_HEADER] = agreement
+    focus = [format_interval(record.metric(ATTENTION_SET, "object_focus")) for record in records]
+    if any(cell != MISSING for cell in focus):
+        columns[OBJECT_FOCUS_HEADER] = focus
+    return columns
+
+
+def _with_reference(row: MetricRow | None, reference: MetricRow | None) -> str:
+    text = format_interval(row)
+    return text if reference is None or text == MISSING else f"{text}; baseline {format_interval(reference)}"
+
+
 def format_interval(row: MetricRow | None, percent: bool = False) -> str:
     """A table cell: ``0.83 [0.80, 0.86]`` (two decimals) or ``91.2 [90.1, 92.3]`` (percent); ``-`` if absent."""
     return format_row(row, percent, digits=2)
@@ -133,7 +165,17 @@ def not_significant(row: MetricRow | None) -> bool:
 def wide_columns(records: Sequence[RunRecord]) -> list[WideColumn]:
     """The table's columns in order, without those no record has a value for."""
     known = {column.set for column in REFERENCE_COLUMNS}
-    extra = sorted({row.set for r in records for row in r.metrics if row.set not in known}, key=set_rank)
+    # The 15 corruption sets are summarised by the one Corruptions column (their rows stay in the long CSV).
+    summarised = any(r.metric(CORRUPTIONS, "bias_ratio") is not None for r in records)
+    extra = sorted(
+        {
+            row.set
+            for r in records
+            for row in r.metrics
+            if row.set not in known and not (summarised and is_corruption_set(row.set))
+        },
+        key=set_rank,
+    )
     columns = [*REFERENCE_COLUMNS, *(WideColumn(f"{name} ratio", name) for name in extra)]
     return [c for c in columns if any(r.metric(c.set, c.metric) is not None for r in records)]
 
@@ -264,6 +306,19 @@ def _footnotes(records: Sequence[RunRecord], columns: Sequence[WideColumn], tran
     )
     if attacked:
         notes.append("Attacks run on a fixed class-balanced subset of the clean split (" + ", ".join(attacked) + ").")
+    panels = sorted({row.n for r in records for row in r.metrics if row.set == ATTENTION_SET})
+    if panels:
+        notes.append(
+            "Attention: Grad-CAM maps of the true class on a seeded class-balanced clean panel (n = "
+            + ", ".join(map(str, panels))
+            + ", images the mask gate kept when masks exist); alignment = mean per-image Spearman correlation "
+            "with the teacher's map, beside the baseline's; object focus = share of map energy inside the mask."
+        )
+    if any(column.set == CORRUPTIONS for column in columns):
+        notes.append(
+            "Corruptions: mean accuracy over the 15 CIFAR-10-C corruptions x 5 severities (Hendrycks & Dietterich "
+            "2019) / clean accuracy; per corruption and severity in the long CSV."
+        )
     if any(column.set == "cue-conflict" for column in columns):
         notes.append(
             "cue-conflict shape bias: among images classified as their shape or their texture class, the "
@@ -280,7 +335,8 @@ def _footnotes(records: Sequence[RunRecord], columns: Sequence[WideColumn], tran
             f"{TRANSFER_NOT_IDENTIFIED}: the teacher's and the baseline's ratios do not differ significantly on that "
             "set (gap = teacher - baseline ratio, its interval contains 0), so no transfer can be measured there."
         )
-    flagged = sorted({row.set for r in records for row in r.metrics if defaulted(r, row.set) and row.set != "clean"})
+    shown = {column.set for column in columns} - {"clean"}  # the flag is drawn in these columns' cells only
+    flagged = sorted({row.set for r in records for row in r.metrics if row.set in shown and defaulted(r, row.set)})
     if flagged:
         notes.append(
             f"{DEFAULT_CLASS_FLAG}: one class takes more than half of this model's predictions on the set "

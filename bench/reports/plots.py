@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from libkd_bench.records.corruption_summary import FAMILY as CORRUPTIONS
+from libkd_bench.records.corruption_summary import is_corruption_set
 from libkd_bench.records.run_record import MetricRow, RunRecord, safe_name
 from libkd_bench.reports.leaderboard import display_order, kd_roles, records_by_source, set_rank
 from libkd_bench.reports.markdown import REFERENCE_COLUMNS, SUPERPIXEL_HEADER, WideColumn, wide_columns
@@ -239,7 +241,13 @@ def _top(records: Sequence[RunRecord], columns: Sequence[WideColumn]) -> float:
 
 
 def _level_rows(record: RunRecord) -> list[MetricRow]:
-    rows = [row for row in record.metrics if row.metric == "accuracy" and row.severity is not None]
+    # the 15 corruption sets are drawn as one panel, their family mean, when the record has it
+    summarised = record.metric(CORRUPTIONS, "accuracy") is not None
+    rows = [
+        row
+        for row in record.metrics
+        if row.metric == "accuracy" and row.severity is not None and not (summarised and is_corruption_set(row.set))
+    ]
     return sorted(rows, key=lambda row: (set_rank(row.set), row.severity))
 
 

@@ -134,12 +134,14 @@ def compare(baseline: pd.DataFrame, current: pd.DataFrame, config: CheckConfig) 
         BenchError: the baseline tracks none of the metrics, names an unknown one, or holds a model, set or
             row the current results lack.
     """
+    if baseline.empty:
+        raise BenchError("the baseline holds no rows; write it from scored results with --update-baseline")
     _check_metric_names(baseline, config.metrics)
     base = _keyed(baseline[baseline["metric"].isin(config.metrics)])
     if base.empty:
         raise BenchError(
             f"the baseline has no rows of {', '.join(config.metrics)}; choose --metrics among "
-            f"{', '.join(sorted(set(baseline['metric']))) or 'none'} or rebuild it with --update-baseline"
+            f"{', '.join(sorted(set(baseline['metric'])))} or rebuild it with --update-baseline"
         )
     now = _keyed(current)
     _require_present(base, now)

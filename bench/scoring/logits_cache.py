@@ -11,11 +11,16 @@ checkpoint bytes under different preprocessing give different logits):
 - ``adv-<attack>-<settings digest[:16]>.npz``: adversarial logits (n, C) of one attack at one eps, with the
   subset's clean-split ``indices`` and ``labels``.
 
-Every file is written atomically; an entry missing any of its files is a miss.
+Every file is written atomically; an entry missing any of its files is a miss. Logits files carry their own
+checksum, ``<file>.sha256`` (the file's sha256, written after it): a logits file that does not match it (a disk
+error, a copy cut short, an edit) is *damaged*. ``score`` warns and recomputes a damaged entry; ``rescore``,
+which has no model, refuses it (:class:`DamagedCacheEntry`). Label arrays are checked against the hashes in the
+run record instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +34,12 @@ from libkd_bench.core.provenance import sha256_file, sha256_json
 
 CACHE_DIR = "cache"
 KEY_DIGITS = 16
+CHECKSUM_SUFFIX = ".sha256"
 LABEL_ARRAYS = ("labels", "shape_label", "texture_label", "source_index")
+
+
+class DamagedCacheEntry(BenchError):
+    """A cached logits file that does not match its checksum (or has none)."""
 
 
 class LogitsCache:
@@ -55,8 +65,15 @@ class LogitsCache:
         return self.directory / f"{images_sha256[:KEY_DIGITS]}.{array}.npy"
 
     def load_set(self, images_sha256: str, levels: int, n: int) -> np.ndarray | None:
-        """Cached (S, N, C) float32 logits of a set, or None when absent or not of that shape."""
-        logits = _load_npy(self.logits_path(images_sha256))
+        """Cached (S, N, C) float32 logits of a set, or None when absent or not of that shape.
+
+        Raises:
+            DamagedCacheEntry: the file is there but does not match its checksum.
+        """
+        path = self.logits_path(images_sha256)
+        if not path.is_file():
+            return None
+        logits = _load_npy(_verified(path))
         if logits is None or logits.ndim != 3 or logits.shape[:2] != (levels, n) or logits.dtype != np.float32:
             return None
         return logits
@@ -66,7 +83,7 @@ class LogitsCache:
         ensure_writable_dir(self.directory)
         for array, source in label_files.items():
             write_bytes_atomic(self.label_path(images_sha256, array), Path(source).read_bytes())
-        write_bytes_atomic(self.logits_path(images_sha256), _npy_bytes(np.asarray(logits, dtype=np.float32)))
+        _write_with_checksum(self.logits_path(images_sha256), _npy_bytes(np.asarray(logits, dtype=np.float32)))
 
     def has_labels(self, images_sha256: str, label_hashes: Mapping[str, str]) -> bool:
         """True when every label array is cached with the expected file hash."""
@@ -89,10 +106,15 @@ class LogitsCache:
     def load_adversarial(
         self, attack: str, key: str, indices: np.ndarray | None = None
     ) -> dict[str, np.ndarray] | None:
-        """Cached ``{"logits", "indices", "labels"}`` of one attack setting, or None (also when indices differ)."""
+        """Cached ``{"logits", "indices", "labels"}`` of one attack setting, or None (also when indices differ).
+
+        Raises:
+            DamagedCacheEntry: the file is there but does not match its checksum.
+        """
         path = self.adversarial_path(attack, key)
         if not path.is_file():
             return None
+        _verified(path)
         try:
             with np.load(path, allow_pickle=False) as data:
                 entry = {name: data[name] for name in ("logits", "indices", "labels")}
@@ -109,8 +131,31 @@ class LogitsCache:
         buffer = io.BytesIO()
         np.savez(buffer, logits=np.asarray(logits, dtype=np.float32), indices=indices, labels=labels)
         path = self.adversarial_path(attack, key)
-        write_bytes_atomic(path, buffer.getvalue())
+        _write_with_checksum(path, buffer.getvalue())
         return path.name
+
+
+def checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + CHECKSUM_SUFFIX)
+
+
+def _write_with_checksum(path: Path, data: bytes) -> None:
+    # the checksum goes first: a crash between the two writes leaves a stale checksum, never an unverified file
+    write_bytes_atomic(checksum_path(path), (hashlib.sha256(data).hexdigest() + "\n").encode())
+    write_bytes_atomic(path, data)
+
+
+def _verified(path: Path) -> Path:
+    """``path`` when it matches its checksum file; DamagedCacheEntry otherwise."""
+    try:
+        expected = checksum_path(path).read_text().strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        expected = ""
+    if not expected:
+        raise DamagedCacheEntry(f"logits cache entry {path} is damaged: its checksum file is missing")
+    if sha256_file(path) != expected:
+        raise DamagedCacheEntry(f"logits cache entry {path} is damaged: it does not match its checksum")
+    return path
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

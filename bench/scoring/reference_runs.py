@@ -17,6 +17,9 @@ from libkd_bench.records.comparison import Role
 from libkd_bench.records.run_record import RECORD_SUFFIX, RUNS_DIR, RunRecord, find_record, read_record, read_records
 from libkd_bench.scoring.stored_outcomes import load_run_outcomes
 
+# where scripts/demo.sh writes its run records (LIBKD_BENCH_WORK defaults to ./work)
+DEMO_RESULTS = (Path("work") / "results",)
+
 
 @dataclass(frozen=True)
 class ReferenceRun:
@@ -85,8 +88,21 @@ def find_run(text: str, results: Path, what: str = "run") -> ReferenceRun:
         hint = "it names several runs; give the run id <model>@<source id>" if ambiguous else "score it first"
         known = [r.run_id for r in records]
         message = unknown_name_message(what, text, known) if known else f"{what} {text!r} not found"
+        elsewhere = _found_elsewhere(text, Path(results))
+        if elsewhere is not None:
+            hint = f"it is in {elsewhere}: add --results {elsewhere}"
         raise BenchError(f"{message} (looked up in {Path(results) / RUNS_DIR}; {hint})")
     return ReferenceRun(record, Path(results))
+
+
+def _found_elsewhere(text: str, results: Path) -> Path | None:
+    """The demo's results directory when it holds the run that ``results`` lacks (runs are easily sought there)."""
+    for candidate in DEMO_RESULTS:
+        if candidate.resolve() != results.resolve() and (candidate / RUNS_DIR).is_dir():
+            records, _ = read_records(candidate)
+            if find_record(records, text) is not None:
+                return candidate
+    return None
 
 
 def resolve_run(text: str, results: Path, source_id: str, role: Role | str) -> ReferenceRun:

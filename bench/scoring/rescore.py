@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 
 from libkd_bench.metrics.bootstrap import BootstrapConfig
 from libkd_bench.metrics.outcomes import SetOutcome
 from libkd_bench.records.comparison import Role, comparison_metrics, transfer_metrics
 from libkd_bench.records.run_record import MetricRow, RunRecord
 from libkd_bench.records.summary import BootstrapPool, run_metrics
+from libkd_bench.scoring.attention import cached_alignment_rows
 from libkd_bench.scoring.reference_runs import KdContext
 
 
@@ -35,9 +37,13 @@ def metric_rows(outcomes: Mapping[str, SetOutcome], kd: KdContext, bootstrap: Bo
 
 
 def rescore_record(
-    record: RunRecord, outcomes: Mapping[str, SetOutcome], kd: KdContext, bootstrap: BootstrapConfig
+    record: RunRecord,
+    outcomes: Mapping[str, SetOutcome],
+    kd: KdContext,
+    bootstrap: BootstrapConfig,
+    results: Path,
 ) -> RunRecord:
-    """``record`` with every metric recomputed from ``outcomes`` (read from its cache); the rest is kept."""
+    """``record`` with every metric recomputed from ``outcomes`` and its cached attention maps; the rest is kept."""
     scoring = {
         **record.scoring,
         "bootstrap_resamples": bootstrap.resamples,
@@ -45,7 +51,8 @@ def rescore_record(
         "confidence": bootstrap.confidence,
         "rescored": utc_now(),
     }
-    return dataclasses.replace(record, metrics=metric_rows(outcomes, kd, bootstrap), kd=kd.to_json(), scoring=scoring)
+    metrics = (*metric_rows(outcomes, kd, bootstrap), *cached_alignment_rows(record, results, kd, bootstrap))
+    return dataclasses.replace(record, metrics=metrics, kd=kd.to_json(), scoring=scoring)
 
 
 def utc_now() -> str:

@@ -8,14 +8,17 @@ command writes the record once everything succeeded, so an interrupted run leave
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from libkd_bench.core.errors import BenchWarning
+from libkd_bench.core.progress import progress_bar
 from libkd_bench.core.provenance import library_versions
 from libkd_bench.datasets_gen.store import StoredSet
 from libkd_bench.metrics.bootstrap import BootstrapConfig
@@ -23,9 +26,10 @@ from libkd_bench.metrics.outcomes import SetOutcome
 from libkd_bench.records.run_record import RunRecord
 from libkd_bench.scoring.adversarial import attack_logits
 from libkd_bench.scoring.adversarial_settings import AdversarialConfig, adversarial_subset
+from libkd_bench.scoring.attention import AttentionConfig, score_attention
 from libkd_bench.scoring.efficiency import efficiency_figures
 from libkd_bench.scoring.forward import EngineConfig, ForwardEngine
-from libkd_bench.scoring.logits_cache import LABEL_ARRAYS, LogitsCache
+from libkd_bench.scoring.logits_cache import LABEL_ARRAYS, DamagedCacheEntry, LogitsCache
 from libkd_bench.scoring.reference_runs import KdContext
 from libkd_bench.scoring.rescore import metric_rows, utc_now
 from libkd_bench.scoring.sets import ScoringSets
@@ -41,6 +45,8 @@ from libkd_bench.scoring.stored_outcomes import (
 if TYPE_CHECKING:
     from libkd_bench.models import LoadedModel
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class ScoreOptions:
@@ -51,7 +57,8 @@ class ScoreOptions:
         adversarial: attacks, eps levels, subset size and seed (no attacks: ``attacks=()``).
         bootstrap: resamples, seed and confidence of every interval.
         recompute: run forward passes even when logits are cached.
-        progress: show progress bars (they hide themselves when stderr is not a terminal).
+        attention: the attention-map panel (see libkd_bench.scoring.attention); None: no maps.
+        progress: show progress on stderr (a bar on a terminal, a line every ~15 s in logs).
     """
 
     engine: EngineConfig
@@ -59,10 +66,17 @@ class ScoreOptions:
     bootstrap: BootstrapConfig
     recompute: bool = False
     progress: bool = True
+    attention: AttentionConfig | None = None
 
 
 def score_model(
-    loaded: LoadedModel, model_name: str, sets: ScoringSets, results: Path, options: ScoreOptions, kd: KdContext
+    loaded: LoadedModel,
+    model_name: str,
+    sets: ScoringSets,
+    results: Path,
+    options: ScoreOptions,
+    kd: KdContext,
+    computed_elsewhere: Collection[str] = (),
 ) -> RunRecord:
     """Score ``loaded`` on every set; returns the record (not yet written).
 
@@ -73,15 +87,24 @@ def score_model(
         results: results directory; the logits cache goes under ``results/cache``.
         options: how to score.
         kd: teacher and baseline runs to compare with, and the KD method.
+        computed_elsewhere: sets whose logits this call computed on an executor and cached before (recorded
+            as forward passes, like the ones run here).
     """
     spec = loaded.spec.to_json()
     cache = LogitsCache.for_model(results, loaded.checkpoint.sha256, spec)
     engine = ForwardEngine(loaded.module, options.engine)
     outcomes, set_entries, computed = _stored_outcomes(engine, cache, sets, options, model_name)
+    computed = sorted({*computed, *computed_elsewhere})
     adv_outcomes, adv_entries = _adversarial_outcomes(engine, cache, sets, options, int(loaded.spec.num_classes))
     outcomes.update(adv_outcomes)
     input_size = (3, *sets.clean.images.shape[2:4])
     efficiency = efficiency_figures(engine, input_size, torch.Generator().manual_seed(0))
+    attention_rows, attention_entry = [], None
+    if options.attention is not None:
+        attention_rows, attention_entry = score_attention(
+            engine, spec.get("arch"), sets, results, cache.relative, options.attention, kd, options.bootstrap,
+            options.recompute,
+        )  # fmt: skip
     scoring = {
         "device": str(engine.device),
         "batch_size": options.engine.batch,
@@ -93,13 +116,14 @@ def score_model(
         "adv": options.adversarial.to_json(),
         "forward_passes": sorted(computed),
         "cached": sorted(set(set_entries) - set(computed)),
+        **({"attention": attention_entry} if attention_entry else {}),
     }
     return RunRecord(
         model=model_name,
         source=sets.source,
         checkpoint=loaded.checkpoint.to_json(),
         spec=spec,
-        metrics=metric_rows(outcomes, kd, options.bootstrap),
+        metrics=(*metric_rows(outcomes, kd, options.bootstrap), *attention_rows),
         sets={**set_entries, **adv_entries},
         kd=kd.to_json(),
         efficiency=efficiency,
@@ -114,11 +138,11 @@ def _stored_outcomes(
     engine: ForwardEngine, cache: LogitsCache, sets: ScoringSets, options: ScoreOptions, model_name: str
 ) -> tuple[dict[str, SetOutcome], dict[str, dict[str, Any]], list[str]]:
     outcomes, entries, computed = {}, {}, []
-    with tqdm(total=sets.total_images, desc=model_name, unit="img", disable=None if options.progress else True) as bar:
+    with progress_bar(sets.total_images, model_name, enabled=options.progress) as bar:
         for name, stored in sets.sets.items():
             entry = entries[name] = stored_set_entry(stored)
             levels, n = stored.images.shape[:2]
-            logits = None if options.recompute else cache.load_set(entry["sha256"], levels, n)
+            logits = None if options.recompute else _unless_damaged(cache.load_set, entry["sha256"], levels, n)
             if logits is None or not cache.has_labels(entry["sha256"], entry["label_arrays"]):
                 logits = engine.set_logits(stored.images, bar.update) if logits is None else logits
                 cache.save_set(entry["sha256"], logits, label_files(stored))
@@ -144,15 +168,12 @@ def _adversarial_outcomes(
             config.settings(attack), config.eps, clean.sha256("images"), indices, options.engine.batch
         )
         levels, files = [], []
-        with tqdm(
-            total=len(indices) * len(config.eps),
-            desc=attack.set_name,
-            unit="img",
-            disable=None if options.progress else True,
-        ) as bar:
+        with progress_bar(len(indices) * len(config.eps), attack.set_name, enabled=options.progress) as bar:
             for eps in config.eps:
                 key = adversarial_key(entry, eps)
-                level = None if options.recompute else cache.load_adversarial(attack.value, key, indices)
+                level = (
+                    None if options.recompute else _unless_damaged(cache.load_adversarial, attack.value, key, indices)
+                )
                 if level is None:
                     logits = attack_logits(engine, images, labels, attack, eps, config, num_classes, bar.update)
                     cache.save_adversarial(attack.value, key, logits, indices, labels)
@@ -164,6 +185,15 @@ def _adversarial_outcomes(
         entries[attack.set_name] = {**entry, "cache": files}
         outcomes[attack.set_name] = adversarial_outcome(attack.set_name, entry, levels)
     return outcomes, entries
+
+
+def _unless_damaged(load: Callable[..., T], *args: Any) -> T | None:
+    """A cache read where a damaged entry counts as a miss, with a warning: it is recomputed and rewritten."""
+    try:
+        return load(*args)
+    except DamagedCacheEntry as exc:
+        warnings.warn(f"{exc}; recomputing it", BenchWarning, stacklevel=2)
+        return None
 
 
 def _label_arrays(stored: StoredSet) -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from libkd_bench.core.errors import BenchError, unknown_name_message
-from libkd_bench.datasets_gen.store import SetStore, StoredSet
+from libkd_bench.datasets_gen.store import MANIFEST, SetStore, StoredSet
 from libkd_bench.metrics.outcomes import CLEAN
 
 
@@ -60,6 +60,12 @@ def load_scoring_sets(root: Path, names: Sequence[str] | None = None) -> Scoring
     available = store.names()
     if CLEAN not in available:
         raise BenchError(f"sets directory {root} holds no clean set; run libkd-bench generate-sets --out {root}")
+    for name in store.damaged():
+        if not names or name in names:
+            raise BenchError(
+                f"set {name} in {root} has arrays but no {MANIFEST} (deleted or copied in part); rebuild it with "
+                f"libkd-bench generate-sets --sets {name} --out {root} --force"
+            )
     for name in names or ():
         if name not in available:
             raise BenchError(f"{unknown_name_message('set', name, available)} (sets in {root})")

@@ -2,6 +2,7 @@
 
 from libkd_bench.datasets_gen.generators import (  # noqa: F401
     clean,
+    corruptions,
     cue_conflict,
     patch_noise,
     scramble,

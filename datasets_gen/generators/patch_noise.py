@@ -7,9 +7,11 @@ rounds, so ``sigma = 0`` returns the clean images byte for byte.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 
-from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, register_generator
+from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, check_ranges, register_generator
 
 
 def noise_patch(rng: np.random.Generator, patch_size: int, image_size: int = 32) -> tuple[int, int, np.ndarray]:
@@ -18,13 +20,24 @@ def noise_patch(rng: np.random.Generator, patch_size: int, image_size: int = 32)
     return row, col, rng.standard_normal((patch_size, patch_size, 3))
 
 
+@dataclass(frozen=True)
+class PatchNoiseConfig:
+    """``patch_size``: side of the square in pixels, 1..32 (32 covers the whole image)."""
+
+    patch_size: int = 8
+
+    def __post_init__(self) -> None:
+        check_ranges("patch-noise", self, {"patch_size": 1 <= self.patch_size <= 32})
+
+
 @register_generator(
     "patch-noise",
     cue=Cue.LOCAL_CORRUPTION,
     description="a fixed square replaced by a fixed Gaussian noise pattern shared by all images",
     severity_parameter="sigma",
     severities=(0.05, 0.1, 0.2, 0.4, 0.8),
-    defaults={"patch_size": 8},
+    defaults=asdict(PatchNoiseConfig()),
+    config=PatchNoiseConfig,
 )
 def patch_noise(batch: Batch, sigma: float, /, *, patch_size: int) -> Derived:
     row, col, pattern = noise_patch(batch.set_rng(), patch_size)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 from skimage.segmentation import slic
 
-from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, register_generator
+from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, check_ranges, register_generator
 
 
 def fill_segments_with_mean(images: np.ndarray, segments: np.ndarray) -> np.ndarray:
@@ -25,13 +27,24 @@ def fill_segments_with_mean(images: np.ndarray, segments: np.ndarray) -> np.ndar
     return np.rint(means[keys]).astype(np.uint8).reshape(n, height, width, channels)
 
 
+@dataclass(frozen=True)
+class SuperpixelConfig:
+    """``compactness``: SLIC's balance of colour against space (> 0, up to 1000); higher gives squarer segments."""
+
+    compactness: float = 10.0
+
+    def __post_init__(self) -> None:
+        check_ranges("superpixel", self, {"compactness": 0 < self.compactness <= 1000})
+
+
 @register_generator(
     "superpixel",
     cue=Cue.LOCALITY,
     description="SLIC superpixels (scikit-image), each filled with its mean colour",
     severity_parameter="n_segments",
     severities=(256, 128, 64, 32, 16),
-    defaults={"compactness": 10.0},
+    defaults=asdict(SuperpixelConfig()),
+    config=SuperpixelConfig,
 )
 def superpixel(batch: Batch, n_segments: int, /, *, compactness: float) -> Derived:
     segments = np.stack(

@@ -139,6 +139,7 @@ for _depth in (20, 32, 44, 56, 110):
         description=f"ResNet-{_depth}, option A (zero-pad) shortcuts, 'linear' head; ImageNet mean/std",
         classifier=("linear",),
         preset=Preset.IMAGENET,
+        attention_layer="layer3",
     )(functools.partial(CifarResNetA, (_depth - 2) // 6))
 
 for _depth in (8, 14, 20, 32, 44, 56, 110):
@@ -148,6 +149,7 @@ for _depth in (8, 14, 20, 32, 44, 56, 110):
         source=REPDISTILLER,
         description=f"ResNet-{_depth}, option B (1x1 conv + BN) shortcuts, 'fc' head",
         classifier=("fc",),
+        attention_layer="layer3",
     )(functools.partial(CifarResNetB, _depth, (16, 16, 32, 64)))
 
 for _depth in (8, 32):
@@ -157,4 +159,5 @@ for _depth in (8, 32):
         source=REPDISTILLER,
         description=f"ResNet-{_depth} with 4x wider stages (32/64/128/256), option B shortcuts, 'fc' head",
         classifier=("fc",),
+        attention_layer="layer3",
     )(functools.partial(CifarResNetB, _depth, (32, 64, 128, 256)))

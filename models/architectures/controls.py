@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from libkd_bench.models.registry import register_architecture
+from libkd_bench.models.registry import NO_SPATIAL_LAYER, register_architecture
 from libkd_bench.models.spec import Preset
 
 SOURCE = "libkd-bench control models (reference/control recipes)"
@@ -188,6 +188,8 @@ CONTROLS = (
     ("control_shape", ShapeOnlyNet, "shape_net.11", Preset.CIFAR10,
      "CNN on a one-bit figure/ground map of the image (sees the outline only)"),
 )  # fmt: skip
+# Grad-CAM layers: the colour control has no spatial features (uniform map), the others their last 4-D output.
+_ATTENTION_LAYERS = {"control_colour": NO_SPATIAL_LAYER, "control_bagnet": "bag", "control_shape": "shape_net.7"}
 for _name, _builder, _classifier, _preset, _what in CONTROLS:
     register_architecture(
         _name,
@@ -196,4 +198,5 @@ for _name, _builder, _classifier, _preset, _what in CONTROLS:
         description=f"control: {_what}",
         classifier=(_classifier,),
         preset=_preset,
+        attention_layer=_ATTENTION_LAYERS[_name],
     )(_builder)

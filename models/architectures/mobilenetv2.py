@@ -78,6 +78,7 @@ class CifarMobileNetV2(nn.Module):
     source=SOURCE,
     description="MobileNetV2, expansion 6, width 0.5 (RepDistiller's mobile_half)",
     classifier=("classifier.0",),
+    attention_layer="conv2",
 )
 def mobile_half(num_classes: int = 10) -> nn.Module:
     return CifarMobileNetV2(expansion=6, width_mult=0.5, num_classes=num_classes)

@@ -145,6 +145,7 @@ for _depth in STAGE_BLOCKS:
         source=SOURCE,
         description=f"RedNet-{_depth} (involution) with a stride-1 stem and no stem pooling, mmcls keys",
         classifier=("head.fc",),
+        attention_layer="backbone.layer4",
     )(functools.partial(RedNetClassifier, _depth))
 
 
@@ -171,6 +172,7 @@ register_architecture(
     source=SOURCE,
     description="RedNet of any depth (26/38/50) and width (stem_channels, base_channels; read from the checkpoint)",
     classifier=("head.fc",),
+    attention_layer="backbone.layer4",
     kwargs={"depth": 26, "stem_channels": 32, "base_channels": 16},
     infer_kwargs=rednet_kwargs_from_shapes,
 )(RedNetClassifier)

@@ -141,6 +141,7 @@ class ShuffleNetV2(nn.Module):
     source=SOURCE_V1,
     description="ShuffleNet V1, groups 3 (RepDistiller's ShuffleV1)",
     classifier=("linear",),
+    attention_layer="layer3",
 )
 def shufflenet_v1(num_classes: int = 10) -> nn.Module:
     return ShuffleNetV1((240, 480, 960), (4, 8, 4), groups=3, num_classes=num_classes)
@@ -151,6 +152,7 @@ def shufflenet_v1(num_classes: int = 10) -> nn.Module:
     source=SOURCE_V2,
     description="ShuffleNet V2, net size 1 (RepDistiller's ShuffleV2)",
     classifier=("linear",),
+    attention_layer="layer3",
 )
 def shufflenet_v2(num_classes: int = 10) -> nn.Module:
     return ShuffleNetV2((116, 232, 464, 1024), (3, 7, 3), num_classes=num_classes)

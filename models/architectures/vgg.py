@@ -62,4 +62,5 @@ for _depth in CONFIGS:
         source=SOURCE,
         description=f"VGG-{_depth} with batch norm, one linear classifier",
         classifier=("classifier",),
+        attention_layer="block4",
     )(functools.partial(CifarVGG, CONFIGS[_depth]))

@@ -160,6 +160,7 @@ for _size, _dim, _heads in (("tiny", 192, 3), ("small", 384, 6)):
             description=f"ViT-{_size[0].upper()}/4 on 32x32: depth 12, width {_dim}, {_heads} heads"
             + (", distillation token and head_dist" if _distilled else ""),
             classifier=("head", "head_dist") if _distilled else ("head",),
+            attention_layer="blocks.-1.norm1",
         )(functools.partial(CifarViT, embed_dim=_dim, num_heads=_heads, distilled=_distilled))
 
 register_architecture(
@@ -168,5 +169,6 @@ register_architecture(
     source=SOURCE,
     description="ViT of any depth/width/heads/patch (read from the checkpoint; num_heads must be given)",
     classifier=("head",),
+    attention_layer="blocks.-1.norm1",
     infer_kwargs=vit_kwargs_from_shapes,
 )(CifarViT)

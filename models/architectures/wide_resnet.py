@@ -97,6 +97,7 @@ for _depth, _widen in ((16, 1), (16, 2), (40, 1), (40, 2), (28, 10)):
         source=SOURCE,
         description=f"WRN-{_depth}-{_widen}",
         classifier=("fc",),
+        attention_layer="block3",
     )(functools.partial(WideResNet, _depth, _widen))
 
 register_architecture(
@@ -105,6 +106,7 @@ register_architecture(
     source=SOURCE,
     description="WRN of any depth/widen_factor (read from the checkpoint)",
     classifier=("fc",),
+    attention_layer="block3",
     kwargs={"depth": 16, "widen_factor": 1},
     infer_kwargs=wrn_kwargs_from_shapes,
 )(WideResNet)

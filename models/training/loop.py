@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from libkd_bench.core.progress import progress_bar
 from libkd_bench.core.provenance import sha256_json
 from libkd_bench.models.registry import create_architecture
 from libkd_bench.models.spec import ModelSpec, SpecOverrides
@@ -178,25 +178,28 @@ def train(
         loss_fn.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.int64)
-        bar = tqdm(range(steps), desc=f"{recipe.name} {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
-        for step in bar:
-            rows = slice(step * batch_size, (step + 1) * batch_size)
-            index = order[rows]
-            x = apply_params(images[index], params[rows])
-            y = labels[index]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                if bank is not None:
-                    teacher_logits = stored[rows].float()
-                else:
-                    teacher_logits = None if teacher is None else teacher(x).float()
-                output = _to_float(network((x - mean) / std))
-            loss, logits = loss_fn(output, y, teacher_logits)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.detach()
-            correct += (logits.detach().argmax(dim=1) == y).sum()
+        with progress_bar(
+            steps, f"{recipe.name} {epoch + 1}/{config.epochs}", enabled=progress, unit="step", leave=False
+        ) as bar:
+            for step in range(steps):
+                rows = slice(step * batch_size, (step + 1) * batch_size)
+                index = order[rows]
+                x = apply_params(images[index], params[rows])
+                y = labels[index]
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+                    if bank is not None:
+                        teacher_logits = stored[rows].float()
+                    else:
+                        teacher_logits = None if teacher is None else teacher(x).float()
+                    output = _to_float(network((x - mean) / std))
+                loss, logits = loss_fn(output, y, teacher_logits)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                loss_sum += loss.detach()
+                correct += (logits.detach().argmax(dim=1) == y).sum()
+                bar.update(1)
         if cuda:
             torch.cuda.synchronize(device)
         log = EpochLog(
