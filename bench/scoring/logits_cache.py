@@ -73,8 +73,11 @@ class LogitsCache:
         path = self.logits_path(images_sha256)
         if not path.is_file():
             return None
-        logits = _load_npy(_verified(path))
-        if logits is None or logits.ndim != 3 or logits.shape[:2] != (levels, n) or logits.dtype != np.float32:
+        try:
+            logits = np.load(io.BytesIO(_verified_bytes(path)), allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        if logits.ndim != 3 or logits.shape[:2] != (levels, n) or logits.dtype != np.float32:
             return None
         return logits
 
@@ -114,9 +117,9 @@ class LogitsCache:
         path = self.adversarial_path(attack, key)
         if not path.is_file():
             return None
-        _verified(path)
+        data_bytes = _verified_bytes(path)
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with np.load(io.BytesIO(data_bytes), allow_pickle=False) as data:
                 entry = {name: data[name] for name in ("logits", "indices", "labels")}
         except (OSError, ValueError, KeyError):
             return None
@@ -145,29 +148,22 @@ def _write_with_checksum(path: Path, data: bytes) -> None:
     write_bytes_atomic(path, data)
 
 
-def _verified(path: Path) -> Path:
-    """``path`` when it matches its checksum file; DamagedCacheEntry otherwise."""
+def _verified_bytes(path: Path) -> bytes:
+    """The bytes of ``path`` when they match its checksum file (one read serves hash and load); DamagedCacheEntry
+    otherwise."""
     try:
         expected = checksum_path(path).read_text().strip()
     except (FileNotFoundError, UnicodeDecodeError):
         expected = ""
     if not expected:
         raise DamagedCacheEntry(f"logits cache entry {path} is damaged: its checksum file is missing")
-    if sha256_file(path) != expected:
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != expected:
         raise DamagedCacheEntry(f"logits cache entry {path} is damaged: it does not match its checksum")
-    return path
+    return data
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
-
-
-def _load_npy(path: Path) -> np.ndarray | None:
-    if not path.is_file():
-        return None
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
-        return None
