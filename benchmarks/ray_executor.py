@@ -12,11 +12,15 @@ is timed, in this process, as:
 - ``local-1t``: the same with torch limited to one thread, the CPU share of one Ray worker;
 - ``ray-1`` and ``ray-2``: ``--executor ray`` on a Ray instance of 1 and 2 CPUs started here beforehand and
   warmed up by a small score run (workers started, libkd_bench imported), as a cluster is started with
-  ``ray start`` before commands join it; that start-up is reported on its own.
+  ``ray start`` before commands join it; that start-up is reported on its own. Workers read the set store
+  (``--ray-data auto``, which finds the files on this one node);
+- ``ray-1-ship``: ``ray-1`` with ``--ray-data ship``, the mode of a cluster without a shared filesystem: the
+  driver puts the model and every set's images into Ray's object store and workers fetch them from there.
 
-The overhead of Ray is ``ray-1 / local-1t`` (the same CPU budget); ``ray-2 / local`` is what two workers give on
-a machine where the local engine already uses every core. Each figure is the best of ``--repeat`` runs, the four
-interleaved run by run; the logits cache is recomputed every time (``--recompute``).
+The overhead of Ray is ``ray-1 / local-1t`` (the same CPU budget); ``ray-1-ship / ray-1`` is the cost of shipping
+the inputs; ``ray-2 / local`` is what two workers give on a machine where the local engine already uses every
+core. Each figure is the best of ``--repeat`` runs, the five interleaved run by run; the logits cache is
+recomputed every time (``--recompute``).
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         score += ["--adv", args.adv, "--recompute", "--no-attention", "--no-progress", "--json"]
         warm_up = [*score[:4], "--sets", "scramble" if "scramble" in args.sets else args.sets.split(",")[0]]
         warm_up += ["--adv", "none", "--no-attention", "--no-progress", "--results", str(root / "warm-up")]
-        runs: dict[str, list[float]] = {name: [] for name in ("local-1t", "local", "ray-1", "ray-2")}
+        runs: dict[str, list[float]] = {name: [] for name in ("local-1t", "local", "ray-1", "ray-1-ship", "ray-2")}
         start_up: dict[str, list[float]] = {"ray-1": [], "ray-2": []}
         for _ in range(args.repeat):  # interleaved, so a busy spell of a shared machine does not hit one figure only
             with torch_threads(1):
@@ -79,16 +83,22 @@ def main(argv: list[str] | None = None) -> int:
             runs["local"].append(timed(lambda: cli([*score, "--executor", "local"])))
             for cpus in (1, 2):
                 started = time.perf_counter()
-                ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+                ray.init(
+                    address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR"
+                )
                 try:
                     cli([*warm_up, "--executor", "ray"])  # workers started, libkd_bench imported: a live cluster
                     start_up[f"ray-{cpus}"].append(time.perf_counter() - started)
                     runs[f"ray-{cpus}"].append(timed(lambda: cli([*score, "--executor", "ray"])))
+                    if cpus == 1:
+                        ship = [*score, "--executor", "ray", "--ray-data", "ship"]
+                        runs["ray-1-ship"].append(timed(lambda: cli(ship)))  # noqa: B023 (called at once)
                 finally:
                     ray.shutdown()
         figures = {name: {"seconds": min(times), "runs": times} for name, times in runs.items()}
         for name, times in start_up.items():
             figures[name]["ray_start_seconds"] = min(times)
+        figures["ray-1-ship"]["ray_start_seconds"] = figures["ray-1"]["ray_start_seconds"]
         record = json.loads(cli([*score, "--executor", "local"]))[0]
     images = sum(
         int(entry["n"]) * max(1, len(entry.get("severities", [])))
@@ -104,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "figures": figures,
         "overhead_ray1_vs_local_1_thread": figures["ray-1"]["seconds"] / figures["local-1t"]["seconds"],
+        "ship_vs_shared_1_worker": figures["ray-1-ship"]["seconds"] / figures["ray-1"]["seconds"],
         "ray2_vs_local": figures["ray-2"]["seconds"] / figures["local"]["seconds"],
         "ray2_vs_ray1": figures["ray-2"]["seconds"] / figures["ray-1"]["seconds"],
     }
@@ -111,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, figure in figures.items():
         runs = ", ".join(f"{t:.1f}" for t in figure["runs"])
         extra = f"; Ray start-up {figure['ray_start_seconds']:.1f} s" if "ray_start_seconds" in figure else ""
-        print(f"  {name:<9} {figure['seconds']:7.1f} s (runs: {runs}){extra}")
+        print(f"  {name:<10} {figure['seconds']:7.1f} s (runs: {runs}){extra}")
     print(f"  Ray overhead, 1 worker vs local on one thread: {report['overhead_ray1_vs_local_1_thread']:.2f}x")
+    print(f"  shipping the inputs vs reading the set store, 1 worker: {report['ship_vs_shared_1_worker']:.2f}x")
     print(f"  2 Ray workers vs local (all cores): {report['ray2_vs_local']:.2f}x", end="")
     print(f"; vs 1 Ray worker: {report['ray2_vs_ray1']:.2f}x")
     if args.json:

@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from libkd_bench.core.errors import BenchError
-from libkd_bench.core.executor import Executor, LocalExecutor, Resources
+from libkd_bench.core.executor import Executor, LocalExecutor, Resources, array_file
 from libkd_bench.core.progress import progress_bar
 from libkd_bench.core.provenance import library_versions
 from libkd_bench.datasets_gen.registry import (
@@ -38,7 +38,7 @@ from libkd_bench.datasets_gen.registry import (
 )
 from libkd_bench.datasets_gen.seeding import SetSeed
 from libkd_bench.datasets_gen.sources import Split
-from libkd_bench.datasets_gen.store import SetDraft, SetManifest, SetStore, Severity
+from libkd_bench.datasets_gen.store import MANIFEST, SetDraft, SetManifest, SetStore, Severity
 
 CHUNK_SIZE = 256
 CLEAN = "clean"
@@ -86,7 +86,8 @@ class BuildReport:
 
 @dataclass(frozen=True)
 class _ChunkJob:
-    """What a worker needs to make one chunk; paths instead of arrays so it pickles small."""
+    """What a worker needs to make one chunk; the arrays as the executor provides them (memory-mapped from the
+    store, or shipped once), so a job pickles small."""
 
     set_name: str
     parameters: Mapping[str, Any]
@@ -95,9 +96,9 @@ class _ChunkJob:
     value: Any
     start: int
     stop: int
-    clean_images: Path
-    clean_labels: Path
-    inputs: Mapping[str, Path] = field(default_factory=dict)
+    clean_images: Callable[[], np.ndarray]
+    clean_labels: Callable[[], np.ndarray]
+    inputs: Mapping[str, Callable[[], np.ndarray]] = field(default_factory=dict)
     backend: str | None = None
 
 
@@ -239,12 +240,19 @@ def _build_one(
             draft.put("labels", split.labels)
             draft.finish(manifest)
         return
-    clean = store.path(CLEAN)
-    inputs = {
+    files = {
         f"{name}/{array}": store.path(name) / record.file
-        for name in entry.requires
+        for name in [CLEAN, *entry.requires]
         for array, record in _manifest(store, name).arrays.items()
     }
+    readers = dict(
+        zip(
+            files,
+            pool.provide([array_file(path.resolve(), path.parent.resolve() / MANIFEST) for path in files.values()]),
+            strict=True,
+        )
+    )
+    inputs = {key: readers[key] for key in files if not key.startswith(f"{CLEAN}/")}
     jobs = [
         _ChunkJob(
             entry.name,
@@ -254,8 +262,8 @@ def _build_one(
             value,
             start,
             min(start + CHUNK_SIZE, n),
-            clean / "images.npy",
-            clean / "labels.npy",
+            readers[f"{CLEAN}/images"],
+            readers[f"{CLEAN}/labels"],
             inputs,
             plan.backend,
         )
@@ -266,7 +274,7 @@ def _build_one(
         store.draft(entry.name) as draft,
         progress_bar(n * len(entry.levels), entry.name, enabled=progress, leave=False) as bar,
     ):
-        kept = np.load(inputs[entry.gate]) if entry.gate else None
+        kept = np.load(files[entry.gate]) if entry.gate else None
         writer = _DraftWriter(draft, len(entry.levels), n, kept)
         for job, derived in pool.map_unordered(run_chunk, jobs, _chunk_resources(plan)):
             writer.write(job, derived)
@@ -317,15 +325,15 @@ def _exit_when_orphaned(parent: int) -> None:
 def run_chunk(job: _ChunkJob) -> Derived:
     """Make one chunk of one level (runs in a worker process)."""
     entry = get_generator(job.set_name)
-    split_images = np.load(job.clean_images, mmap_mode="r")[0]
-    split_labels = np.load(job.clean_labels, mmap_mode="r")
+    split_images = job.clean_images()[0]
+    split_labels = job.clean_labels()
     batch = Batch(
         images=np.array(split_images[job.start : job.stop]),
         labels=np.array(split_labels[job.start : job.stop]),
         indices=np.arange(job.start, job.stop),
         level=job.level,
         seed=SetSeed(job.seed, job.set_name),
-        inputs={key: np.load(path, mmap_mode="r") for key, path in job.inputs.items()},
+        inputs={key: read() for key, read in job.inputs.items()},
         split_images=split_images,
         split_labels=split_labels,
         backend=job.backend,

@@ -138,6 +138,11 @@ class ModelSpec:
             raise BenchError(f"class_map names {len(class_map)} outputs for {self.num_classes} classes")
         object.__setattr__(self, "class_map", class_map)
 
+    def __reduce__(self) -> tuple[type[ModelSpec], tuple[Any, ...]]:
+        """Pickle by the constructor's arguments (the read-only ``arch_kwargs`` view does not pickle)."""
+        values = (getattr(self, item.name) for item in fields(self))
+        return type(self), tuple(dict(value) if isinstance(value, Mapping) else value for value in values)
+
     def to_json(self) -> dict[str, Any]:
         """JSON-able dict; every run record and logits cache key holds exactly this."""
         return {

@@ -31,6 +31,8 @@ from libkd_bench.models.registry import register_architecture, registered_entrie
 ENTRY_POINT_GROUP = "libkd_bench.architectures"
 USER_FAMILY = "user"
 _IMPORTED_FILES: dict[Path, ModuleType] = {}
+_USER_DIRS: set[Path] = set()  # directories the user put on sys.path (--arch-path, --arch-module files' folders)
+INSTALLED_PARTS = {"site-packages", "dist-packages"}
 
 
 def _split_reference(reference: str) -> tuple[Path, str | None]:
@@ -51,6 +53,7 @@ def add_arch_paths(directories: Sequence[str | Path]) -> None:
 
 def _prepend_to_sys_path(directory: Path) -> None:
     # Kept for the whole run: builders often import lazily (``from models.resnet import ...`` inside the call).
+    _USER_DIRS.add(directory.resolve())
     entry = str(directory)
     if entry in sys.path:
         sys.path.remove(entry)
@@ -78,6 +81,21 @@ def _import_file(path: Path) -> ModuleType:
         raise BenchError(f"importing --arch-module {path} failed: {type(exc).__name__}: {exc}") from None
     _IMPORTED_FILES[path] = module
     return module
+
+
+def user_code_modules() -> dict[str, Path]:
+    """The modules imported from the user's own files, by name, with their files: the ``--arch-module`` files and
+    what they imported from their folders or an ``--arch-path`` (installed packages and libkd-bench excluded).
+    Workers of a cluster without the user's files get these modules' code with the model."""
+    found = {}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not file or name == "libkd_bench" or name.startswith("libkd_bench."):
+            continue
+        path = Path(file).resolve()
+        if INSTALLED_PARTS.isdisjoint(path.parts) and any(path.is_relative_to(d) for d in _USER_DIRS):
+            found[name] = path
+    return found
 
 
 def _register_builder(name: str, builder: Any, source: str) -> None:

@@ -273,6 +273,11 @@ def test_log_progress_lines() -> None:
     assert lines[0].startswith("resnet56: 250/1,000 img (25%), ")
     assert lines[0].endswith(" left")
     assert lines[-1].startswith("resnet56: 1,000/1,000 img (100%)")
+    units = io.StringIO()
+    with LogProgress(total=1000, desc="12 forward passes and attacks", interval=0, stream=units) as bar:
+        bar.set_postfix_str("3/12 units")
+        bar.update(250)
+    assert units.getvalue().startswith("12 forward passes and attacks: 250/1,000 img (25%), 3/12 units, ")
     quiet = io.StringIO()
     with LogProgress(total=10, desc="short", interval=60, stream=quiet) as bar:
         bar.update(10)

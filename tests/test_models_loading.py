@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,6 +144,16 @@ def test_spec_validation() -> None:
         SpecOverrides(interpolation="lanczos")
     with pytest.raises(BenchError, match="must be a number, a string or a boolean"):
         SpecOverrides(arch_kwargs={"layers": [1, 2]})
+
+
+def test_a_spec_pickles_to_an_equal_read_only_spec() -> None:
+    """A model shipped to a cluster's workers is pickled with its spec."""
+    spec = ModelSpec("vit", 10, mean=(0.5,) * 3, std=(0.25,) * 3, arch_kwargs={"depth": 4}, class_map=tuple(range(10)))
+    copy = pickle.loads(pickle.dumps(spec))
+    assert copy == spec
+    assert copy.to_json() == spec.to_json()
+    with pytest.raises(TypeError):
+        copy.arch_kwargs["depth"] = 5  # type: ignore[index]
 
 
 # --- the wrapper ----------------------------------------------------------------------------------------------

@@ -103,6 +103,24 @@ def test_cache_hit_recompute_and_rescore_give_identical_metrics(store_dir: Path,
     assert other_seed.metric("clean", "accuracy").ci_low != first.metric("clean", "accuracy").ci_low
 
 
+def test_passes_run_on_an_executor_are_read_from_the_cache_while_recompute_still_redraws_attention_maps(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    from libkd_bench.scoring.attention import AttentionConfig
+
+    attention = AttentionConfig(n=20)
+    first = score(store_dir, tmp_path, attention=attention)
+    assert first.scoring["attention"]["cached"] is False
+    sets = load_scoring_sets(store_dir)
+    elsewhere = score_model(
+        tiny_loaded(0), "tiny0", sets, tmp_path, options(recompute=True, attention=attention), KdContext(),
+        computed_elsewhere={"scramble"},
+    )  # fmt: skip
+    assert elsewhere.scoring["forward_passes"] == ["scramble"]  # as the executor reported; nothing ran here
+    assert elsewhere.scoring["attention"]["cached"] is False  # --recompute: maps drawn again
+    assert elsewhere.metrics == first.metrics
+
+
 def test_record_describes_sets_cache_and_efficiency(store_dir: Path, tmp_path: Path) -> None:
     record = score(store_dir, tmp_path)
     store = SetStore(store_dir)

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     backends = parse_assignments(args.backend, "--backend")
     parameters = parse_parameters(args.param)
     plans = plan_sets(names, args.seed, parameters, backends)
-    executor = cluster_executor(args.executor, args.workers, args.ray_address)  # connects later, when entered
+    executor = cluster_executor(args.executor, args.workers, args.ray_address, args.ray_data)  # connects on entry
     out = ensure_writable_dir(args.out or default_sets_dir())
     split = load_source(args.source, args.data_root, args.limit)
     with executor or contextlib.nullcontext():

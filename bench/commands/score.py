@@ -14,7 +14,6 @@ import argparse
 import functools
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -134,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     adversarial = AdversarialConfig(parse_attacks(args.adv), parse_eps(args.adv_eps), args.adv_n, args.adv_seed)
     bootstrap = BootstrapConfig(args.bootstrap_resamples, args.bootstrap_seed)
     device = resolve_device(args.device)
-    executor = cluster_executor(args.executor, address=args.ray_address)  # connects later, when entered
+    executor = cluster_executor(args.executor, address=args.ray_address, data=args.ray_data)  # connects on entry
     options = ScoreOptions(
         engine=EngineConfig(str(device), args.batch_size, amp=not args.no_amp),
         adversarial=adversarial,
@@ -153,10 +152,9 @@ def run(args: argparse.Namespace) -> int:
     kd.preload()
     if options.attention is not None:
         check_references(kd, sets, options.attention)
-    computed: list[frozenset[str]] = [frozenset()] * len(groups)
-    if executor is not None:
-        computed = _remote_forward_passes(executor, groups, names, args, str(device), sets, results, options)
-        options = replace(options, recompute=False)  # done: every asked-for pass ran on the executor
+    computed: list[frozenset[str] | None] = [None] * len(groups)
+    if executor is not None:  # every asked-for pass runs there; the records are then built here from the cache
+        computed = [*_remote_forward_passes(executor, groups, names, args, str(device), sets, results, options)]
     records = []
     for group, name, elsewhere in zip(groups, names, computed, strict=True):
         loaded = load_scored_model(group, args, str(device), name)
@@ -196,8 +194,11 @@ def _remote_forward_passes(
     """Run the call's forward passes and attacks on ``executor``; per model, the sets whose pass ran.
 
     Workers load each model themselves, by :func:`load_scored_model` with these flags and absolute paths (a
-    worker's working directory is not the driver's).
+    worker's working directory is not the driver's), or, when the executor ships inputs, get the driver's loaded
+    model with the code of the user's architecture files.
     """
+    from libkd_bench.core.executor import WorkerInput
+    from libkd_bench.models.user_architectures import user_code_modules
     from libkd_bench.scoring.remote_passes import RemoteModel, remote_forward_passes
 
     portable = argparse.Namespace(**vars(args))
@@ -207,9 +208,34 @@ def _remote_forward_passes(
     for group, name in zip(groups, names, strict=True):
         loaded = load_scored_model(group, args, device, name)
         members = [c if c.startswith(ZOO_PREFIX) else str(Path(c).resolve()) for c in group]
-        models.append(RemoteModel(loaded, functools.partial(load_scored_model, members, portable, device, name)))
+        code = user_code_modules()
+        worker_input = WorkerInput(
+            load=functools.partial(load_scored_model, members, portable, device, name),
+            files=(*_checkpoint_files(group), *code.values()),
+            value=functools.partial(_same, loaded),
+            code=tuple(code),
+        )
+        models.append(RemoteModel(loaded, worker_input))
     with executor:  # joined once every model loaded on the driver: bad input fails before Ray starts
         return remote_forward_passes(executor, models, sets, results, options)
+
+
+def _same(value: LoadedModel) -> LoadedModel:
+    """The model as the driver loaded it: what an executor that ships inputs sends."""
+    return value
+
+
+def _checkpoint_files(group: list[str]) -> list[Path]:
+    """The files loading ``group`` reads: each checkpoint (a zoo name's local copy) and its sidecar, if any."""
+    from libkd_bench.models.sidecar import sidecar_path
+    from libkd_bench.models.zoo import fetch
+
+    files = []
+    for checkpoint in group:
+        path = fetch(checkpoint.removeprefix(ZOO_PREFIX)) if checkpoint.startswith(ZOO_PREFIX) else Path(checkpoint)
+        sidecar = sidecar_path(path.resolve())
+        files.extend([path.resolve(), *([sidecar] if sidecar is not None else [])])
+    return files
 
 
 def _absolute_arch_module(reference: str) -> str:

@@ -21,13 +21,16 @@ DEFAULT_INTERVAL = 15.0
 class Progress(Protocol):
     def update(self, n: int = 1) -> Any: ...
 
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> Any: ...
+
     def __enter__(self) -> Progress: ...
 
     def __exit__(self, *exc_info: object) -> Any: ...
 
 
 class LogProgress:
-    """``desc: 4,000/40,000 img (10%), 352 img/s, about 1m42s left`` every ``interval`` seconds on ``stream``."""
+    """``desc: 4,000/40,000 img (10%), 352 img/s, about 1m42s left`` every ``interval`` seconds on ``stream``; a
+    postfix (``3/12 units``) follows the share when one is set."""
 
     def __init__(
         self, total: int, desc: str, unit: str = "img", interval: float | None = None, stream: TextIO | None = None
@@ -36,7 +39,12 @@ class LogProgress:
         self.interval = _interval() if interval is None else float(interval)
         self.stream = stream
         self.done = 0
+        self.postfix = ""
         self._started = self._last = time.monotonic()
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        """tqdm's postfix: shown in the next line (``refresh`` is tqdm's and does nothing here)."""
+        self.postfix = s
 
     def update(self, n: int = 1) -> None:
         self.done += int(n)
@@ -65,6 +73,7 @@ class LogProgress:
             tail = f"about {_duration((self.total - self.done) / rate)} left"
         else:
             tail = "starting"
+        share += f", {self.postfix}" if self.postfix else ""
         line = f"{self.desc}: {self.done:,}/{self.total:,} {self.unit}{share}, {rate:,.0f} {self.unit}/s, {tail}"
         stream = self.stream or sys.stderr
         print(line, file=stream, flush=True)

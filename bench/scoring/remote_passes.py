@@ -1,11 +1,12 @@
 """Forward passes and attacks of a ``score`` call fanned out as executor units, one per (model, set) or
 (model, attack, eps).
 
-Only the logits are computed remotely. A unit carries how to load its model (a picklable loader, not the
-module) and the path of the images it reads, so every worker must see the set store at the same path; the
-logits come back to the driver, which writes them into the logits cache exactly as a local run does. The
-records are then built by :func:`libkd_bench.scoring.run.score_model` from that cache, in the driver, so the
-metrics and their seeded bootstrap intervals equal a local run's to the last digit.
+Only the logits are computed remotely. A unit carries, as callables the executor provides (see
+:meth:`libkd_bench.core.executor.Executor.provide`), how its worker gets the model and the images: read from the
+driver's paths (the checkpoint, the set store) or shipped by the driver. The logits come back to the driver,
+which writes them into the logits cache exactly as a local run does. The records are then built by
+:func:`libkd_bench.scoring.run.score_model` from that cache, in the driver, so the metrics and their seeded
+bootstrap intervals equal a local run's to the last digit.
 
 A worker keeps the last model it loaded, so the units of one checkpoint that land on the same worker load it
 once.
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 
 from libkd_bench.core.errors import BenchWarning
-from libkd_bench.core.executor import Executor, Resources
+from libkd_bench.core.executor import Executor, Resources, WorkerInput, array_file
 from libkd_bench.core.progress import progress_bar
 from libkd_bench.scoring.adversarial import attack_logits
 from libkd_bench.scoring.adversarial_settings import AdversarialConfig, AttackName, adversarial_subset
@@ -43,8 +44,7 @@ class ModelRecipe:
 
     Attributes:
         key: identifies the model (its logits-cache directory: checkpoint hash and spec), to reuse a loaded one.
-        load: loads the model on the worker; must pickle (a module-level function or a ``functools.partial``
-            of one) and must not depend on the driver's working directory (absolute paths).
+        load: returns the model on the worker (provided by the executor).
     """
 
     key: str
@@ -53,12 +53,12 @@ class ModelRecipe:
 
 @dataclass(frozen=True)
 class SetPass:
-    """Logits (S, N, C) of one stored set: the images file, memory-mapped on the worker."""
+    """Logits (S, N, C) of one stored set (all its levels)."""
 
     model: ModelRecipe
     engine: EngineConfig
     set_name: str
-    images: Path
+    images: Callable[[], np.ndarray]
     images_sha256: str
     size: int  # images over every level
 
@@ -72,7 +72,7 @@ class AttackPass:
     attack: AttackName
     eps: float
     config: AdversarialConfig
-    clean_images: Path
+    clean_images: Callable[[], np.ndarray]
     indices: np.ndarray
     labels: np.ndarray
     cache_key: str
@@ -83,10 +83,10 @@ Pass = SetPass | AttackPass
 
 @dataclass(frozen=True)
 class RemoteModel:
-    """A model of the call: as the driver loaded it (for its cache key), and how its workers load it."""
+    """A model of the call: as the driver loaded it (for its cache key), and how its workers get it."""
 
     loaded: LoadedModel
-    load: Callable[[], LoadedModel]
+    worker_input: WorkerInput[LoadedModel]
 
 
 def remote_forward_passes(
@@ -101,22 +101,23 @@ def remote_forward_passes(
     Returns:
         Per model, the names of the stored sets whose forward pass ran in this call.
     """
-    units: list[Pass] = []
     caches: dict[str, LogitsCache] = {}
+    inputs: dict[str, WorkerInput[LoadedModel]] = {}
     keys = []
     for model in models:
         cache = LogitsCache.for_model(results, model.loaded.checkpoint.sha256, model.loaded.spec.to_json())
         key = cache.relative.as_posix()
         keys.append(key)
         if key not in caches:  # the same checkpoint and spec twice: computed once
-            caches[key] = cache
-            units.extend(_missing_passes(ModelRecipe(key, model.load), cache, sets, options))
+            caches[key], inputs[key] = cache, model.worker_input
+    needs = [need for key, cache in caches.items() for need in _missing_passes(key, cache, sets, options)]
+    units = _units(executor, needs, inputs, sets, options)
     computed: dict[str, set[str]] = {key: set() for key in caches}
     resources = Resources(cpus=1.0, gpus=1.0 if torch.device(options.engine.device).type == "cuda" else 0.0)
     total = sum(_images(unit) for unit in units)
     desc = f"{len(units)} forward passes and attacks"
     with progress_bar(total, desc, enabled=options.progress) as bar:
-        for unit, logits in executor.map_unordered(run_pass, units, resources):
+        for done, (unit, logits) in enumerate(executor.map_unordered(run_pass, units, resources), start=1):
             cache = caches[unit.model.key]
             if isinstance(unit, SetPass):
                 stored = sets.sets[unit.set_name]
@@ -124,6 +125,7 @@ def remote_forward_passes(
                 computed[unit.model.key].add(unit.set_name)
             else:
                 cache.save_adversarial(unit.attack.value, unit.cache_key, logits, unit.indices, unit.labels)
+            bar.set_postfix_str(f"{done}/{len(units)} units", refresh=False)
             bar.update(_images(unit))
     return [frozenset(computed[key]) for key in keys]
 
@@ -135,32 +137,78 @@ def _images(unit: Pass) -> int:
     return len(unit.indices)
 
 
-def _missing_passes(recipe: ModelRecipe, cache: LogitsCache, sets: ScoringSets, options: ScoreOptions) -> list[Pass]:
-    """The units whose logits a local run would compute: every one with ``recompute``, else the cache misses."""
-    units: list[Pass] = []
+@dataclass(frozen=True)
+class _Need:
+    """A pass a local run would make: of the model ``key`` on the stored set ``set_name`` (``attack`` None), or
+    of one attack at one eps on the clean subset (``set_name`` is then the clean set)."""
+
+    key: str
+    set_name: str
+    attack: AttackName | None = None
+    eps: float = 0.0
+    cache_key: str = ""
+
+
+def _missing_passes(key: str, cache: LogitsCache, sets: ScoringSets, options: ScoreOptions) -> list[_Need]:
+    """The passes whose logits a local run would compute: every one with ``recompute``, else the cache misses."""
+    needs = []
     for name, stored in sets.sets.items():
-        sha = stored_set_entry(stored)["sha256"]
         levels, n = stored.images.shape[:2]
-        if options.recompute or _cached(cache.load_set, sha, levels, n) is None:
-            images = Path(stored.path, stored.manifest.arrays["images"].file).resolve()
-            units.append(SetPass(recipe, options.engine, name, images, sha, int(levels * n)))
+        if options.recompute or _cached(cache.load_set, stored_set_entry(stored)["sha256"], levels, n) is None:
+            needs.append(_Need(key, name))
     config = options.adversarial
     if not config.attacks:
-        return units
+        return needs
     clean = sets.clean
     indices = adversarial_subset(clean.labels, config.n, config.seed)
-    labels = np.asarray(clean.labels[indices])
-    clean_images = Path(clean.path, clean.manifest.arrays["images"].file).resolve()
     for attack in config.attacks:
         entry = adversarial_entry(
             config.settings(attack), config.eps, clean.sha256("images"), indices, options.engine.batch
         )
         for eps in config.eps:
-            key = adversarial_key(entry, eps)
-            if options.recompute or _cached(cache.load_adversarial, attack.value, key, indices) is None:
-                units.append(
-                    AttackPass(recipe, options.engine, attack, eps, config, clean_images, indices, labels, key)
-                )
+            cache_key = adversarial_key(entry, eps)
+            if options.recompute or _cached(cache.load_adversarial, attack.value, cache_key, indices) is None:
+                needs.append(_Need(key, clean.name, attack, eps, cache_key))
+    return needs
+
+
+def _units(
+    executor: Executor,
+    needs: Sequence[_Need],
+    models: dict[str, WorkerInput[LoadedModel]],
+    sets: ScoringSets,
+    options: ScoreOptions,
+) -> list[Pass]:
+    """The units of ``needs``, each carrying how its worker gets its model and images (provided once each)."""
+    model_keys = sorted({need.key for need in needs})
+    set_names = sorted({need.set_name for need in needs})
+    stored = {name: sets.sets[name] for name in set_names}  # the clean set among them, for attacks
+    images = [
+        array_file(
+            Path(stored[name].path, stored[name].manifest.arrays["images"].file).resolve(),
+            Path(stored[name].path, "manifest.json").resolve(),
+        )
+        for name in set_names
+    ]
+    provided = executor.provide([*(models[key] for key in model_keys), *images])
+    recipes = {key: ModelRecipe(key, load) for key, load in zip(model_keys, provided, strict=False)}
+    readers = dict(zip(set_names, provided[len(model_keys) :], strict=True))
+    config = options.adversarial
+    clean = sets.clean
+    indices = adversarial_subset(clean.labels, config.n, config.seed) if config.attacks else np.empty(0, np.int64)
+    labels = np.asarray(clean.labels[indices])
+    units: list[Pass] = []
+    for need in needs:
+        recipe, reader = recipes[need.key], readers[need.set_name]
+        if need.attack is None:
+            levels, n = stored[need.set_name].images.shape[:2]
+            sha = stored_set_entry(stored[need.set_name])["sha256"]
+            units.append(SetPass(recipe, options.engine, need.set_name, reader, sha, int(levels * n)))
+        else:
+            attack = AttackPass(
+                recipe, options.engine, need.attack, need.eps, config, reader, indices, labels, need.cache_key
+            )
+            units.append(attack)
     return units
 
 
@@ -184,8 +232,8 @@ def run_pass(unit: Pass) -> np.ndarray:
         loaded = _loaded[unit.model.key] = unit.model.load()
     engine = ForwardEngine(loaded.module, unit.engine)
     if isinstance(unit, SetPass):
-        return engine.set_logits(np.load(unit.images, mmap_mode="r"))
-    clean = np.load(unit.clean_images, mmap_mode="r")[0]
+        return engine.set_logits(unit.images())
+    clean = unit.clean_images()[0]
     images = np.asarray(clean[unit.indices])
     num_classes = int(loaded.spec.num_classes)
     return attack_logits(engine, images, unit.labels, unit.attack, unit.eps, unit.config, num_classes)

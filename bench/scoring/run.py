@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -76,7 +76,7 @@ def score_model(
     results: Path,
     options: ScoreOptions,
     kd: KdContext,
-    computed_elsewhere: Collection[str] = (),
+    computed_elsewhere: Collection[str] | None = None,
 ) -> RunRecord:
     """Score ``loaded`` on every set; returns the record (not yet written).
 
@@ -87,15 +87,18 @@ def score_model(
         results: results directory; the logits cache goes under ``results/cache``.
         options: how to score.
         kd: teacher and baseline runs to compare with, and the KD method.
-        computed_elsewhere: sets whose logits this call computed on an executor and cached before (recorded
-            as forward passes, like the ones run here).
+        computed_elsewhere: given when this call already ran every pass it needed on an executor and cached the
+            logits: the sets whose pass ran there (recorded as forward passes, like the ones run here). The
+            logits are then read from the cache even with ``recompute``, which still applies to attention maps.
     """
     spec = loaded.spec.to_json()
     cache = LogitsCache.for_model(results, loaded.checkpoint.sha256, spec)
     engine = ForwardEngine(loaded.module, options.engine)
-    outcomes, set_entries, computed = _stored_outcomes(engine, cache, sets, options, model_name)
-    computed = sorted({*computed, *computed_elsewhere})
-    adv_outcomes, adv_entries = _adversarial_outcomes(engine, cache, sets, options, int(loaded.spec.num_classes))
+    logits_options = options if computed_elsewhere is None else replace(options, recompute=False)
+    outcomes, set_entries, computed = _stored_outcomes(engine, cache, sets, logits_options, model_name)
+    computed = sorted({*computed, *(computed_elsewhere or ())})
+    num_classes = int(loaded.spec.num_classes)
+    adv_outcomes, adv_entries = _adversarial_outcomes(engine, cache, sets, logits_options, num_classes)
     outcomes.update(adv_outcomes)
     input_size = (3, *sets.clean.images.shape[2:4])
     efficiency = efficiency_figures(engine, input_size, torch.Generator().manual_seed(0))
