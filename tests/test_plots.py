@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from leaderboard_records import all_records, baseline, other_source, student, teacher
 from matplotlib.collections import PathCollection
 from matplotlib.container import BarContainer
 
-from libkd_bench.records.run_record import RunRecord
+from libkd_bench.records.run_record import RunRecord, read_record
 from libkd_bench.reports.plots import (
     bias_profile_figure,
     leaderboard_plots,
     png_bytes,
     severity_figure,
     shape_bias_figure,
+    text_extent,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 RATIO_SETS_A = ("texture", "shape", "superpixel", "scramble", "patch-noise", "adv-pgd", "adv-fgsm")
 
 
@@ -65,6 +68,31 @@ def test_shape_bias_has_one_labelled_point_per_model() -> None:
     ]  # fmt: skip
     assert ax.get_xlabel() == "clean accuracy (%)"
     assert ax.get_ylim() == (0.0, 1.0)
+
+
+def label_boxes(figure) -> list:
+    """Where each point label's text is drawn in the saved figure (after a layout pass)."""
+    (ax,) = figure.axes
+    figure.draw_without_rendering()
+    return [text_extent(text, figure.canvas.get_renderer()) for text in ax.texts]
+
+
+@pytest.mark.parametrize("case", ["reference", "one-point"])
+def test_shape_bias_labels_cover_no_other_label_and_no_point(case: str) -> None:
+    if case == "reference":  # the committed reference runs: ten models, several within a point of each other
+        records = [read_record(path) for path in sorted((REPO / "results" / "reference" / "runs").glob("*.json"))]
+        assert len(records) >= 10
+    else:  # eight models at exactly the same place
+        records = [dataclasses.replace(student(), model=f"student-{i}") for i in range(8)]
+    figure = shape_bias_figure(records)
+    (ax,) = figure.axes
+    boxes = label_boxes(figure)
+    assert len(boxes) == len(records)
+    assert [(i, j) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])] == []
+    points = [ax.transData.transform(text.xy) for text in ax.texts]
+    assert [(i, j) for i, box in enumerate(boxes) for j, (x, y) in enumerate(points) if box.contains(x, y)] == []
+    inside = ax.get_window_extent(figure.canvas.get_renderer())
+    assert all(inside.y0 <= box.y0 and box.y1 <= inside.y1 for box in boxes)
 
 
 def test_shape_bias_without_cue_conflict_draws_nothing() -> None:

@@ -21,7 +21,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.backend_bases import RendererBase
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Annotation, Text
+from matplotlib.transforms import Bbox
 
 from libkd_bench.records.corruption_summary import FAMILY as CORRUPTIONS
 from libkd_bench.records.corruption_summary import is_corruption_set
@@ -32,6 +37,9 @@ from libkd_bench.reports.markdown import REFERENCE_COLUMNS, SUPERPIXEL_HEADER, W
 DPI = 150
 _PALETTE = "tab10"
 _SHORT_TITLES = {SUPERPIXEL_HEADER: "Locality", "Noise (patch-noise)": "Noise"}
+LABEL_OFFSET = 7  # points between a point and its label
+MARKER_SIZE = 55  # scatter marker area, points^2
+MARKER_RADIUS = 0.5 * math.sqrt(MARKER_SIZE) + 1.0  # points, edge included
 
 
 @dataclass(frozen=True)
@@ -122,10 +130,8 @@ def shape_bias_figure(records: Sequence[RunRecord]) -> Figure | None:
     figure = Figure(figsize=(6.5, 4.6), layout="constrained")
     ax = figure.add_subplot()
     ax.axhline(0.5, color="0.35", linestyle="--", linewidth=0.9, label="0.5: shape = texture")
-    # labels alternate above/below in order of shape bias, so models with close values do not write over each other
-    by_height = sorted(range(len(points)), key=lambda i: -points[i][3].value)
-    below = {point for rank, point in enumerate(by_height) if rank % 2 == 1}
-    for position, (index, record, clean, shape) in enumerate(points):
+    labels = []
+    for index, record, clean, shape in points:
         colour = _colour(index)
         x, y = clean.value * 100, shape.value
         ax.errorbar(
@@ -139,16 +145,26 @@ def shape_bias_figure(records: Sequence[RunRecord]) -> Figure | None:
             capsize=2.5,
         )
         ax.scatter(
-            [x], [y], s=55, color=colour, edgecolor="black", linewidth=0.6, label=_label(record, ordered), zorder=3
+            [x],
+            [y],
+            s=MARKER_SIZE,
+            color=colour,
+            edgecolor="black",
+            linewidth=0.6,
+            label=_label(record, ordered),
+            zorder=3,
         )
-        ax.annotate(
+        label = ax.annotate(
             record.model,
             (x, y),
-            xytext=(6, -12 if position in below else 5),
+            xytext=(LABEL_OFFSET, 0),
             textcoords="offset points",
+            va="center",
             fontsize=8,
             bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+            arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.6, "shrinkA": 0, "shrinkB": 4},
         )
+        labels.append(label)
     xs = [clean.value * 100 for _, _, clean, _ in points]
     ax.set_xlim(max(0.0, min(xs) - 8), min(100.0, max(xs) + 8))
     ax.set_ylim(0, 1)
@@ -157,7 +173,46 @@ def shape_bias_figure(records: Sequence[RunRecord]) -> Figure | None:
     ax.set_title(f"Shape bias on cue-conflict vs clean accuracy\nsource {ordered[0].source_id}")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    separate_labels(figure, ax, labels)
     return figure
+
+
+def separate_labels(figure: Figure, ax: Axes, labels: Sequence[Annotation]) -> None:
+    """Move point labels that would cover one another up or down, each to the free slot nearest its point.
+
+    Labels are placed from the highest point down; a label keeps its place unless it overlaps a marker or a label
+    placed before, else it moves by whole label heights (one up, one down, two up...) to the first free slot
+    inside the axes. The leader line of each label then shows which point it names. Positions come from a layout
+    pass on the Agg canvas, so they are those of the saved figure.
+    """
+    FigureCanvasAgg(figure)
+    figure.draw_without_rendering()
+    renderer = figure.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer)
+    radius = MARKER_RADIUS * figure.dpi / 72.0
+    placed = [  # the points themselves: no label covers a marker
+        Bbox.from_extents(x - radius, y - radius, x + radius, y + radius)
+        for x, y in (ax.transData.transform(label.xy) for label in labels)
+    ]
+    for label in sorted(labels, key=lambda label: -label.xy[1]):
+        box = text_extent(label, renderer)
+        step = box.height + 1.0
+        shifts = [0, *(sign * k for k in range(1, 2 * len(labels) + 1) for sign in (1, -1))]
+        shift = next((shift for shift in shifts if _free(box.translated(0, shift * step), placed, inside)), 0)
+        placed.append(box.translated(0, shift * step))
+        dx, dy = label.xyann
+        label.xyann = (dx, dy + shift * step * 72.0 / figure.dpi)  # display pixels -> offset points
+
+
+def text_extent(label: Annotation, renderer: RendererBase) -> Bbox:
+    """The display box of a label's text, without its leader line (an annotation's own extent includes it)."""
+    label.update_positions(renderer)
+    return Text.get_window_extent(label, renderer)
+
+
+def _free(box: Bbox, placed: Sequence[Bbox], inside: Bbox) -> bool:
+    """Whether ``box`` lies within ``inside`` (vertically) and overlaps none of ``placed``."""
+    return inside.y0 <= box.y0 and box.y1 <= inside.y1 and not any(box.overlaps(other) for other in placed)
 
 
 def severity_figure(records: Sequence[RunRecord]) -> Figure | None:
