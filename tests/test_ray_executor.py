@@ -30,6 +30,8 @@ from libkd_bench.core.errors import BenchError
 from libkd_bench.core.executor import RAY_INSTALL_HINT, DataMode, Resources, array_file
 
 TESTS = Path(__file__).resolve().parent
+# one test process runs them all, one after another: they start Ray instances and count Ray's processes
+pytestmark = pytest.mark.xdist_group("ray")
 IGNORED_FIELDS = (("created",), ("efficiency", "images_per_s"), ("scoring", "cpu_threads"))
 
 
