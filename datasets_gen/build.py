@@ -9,13 +9,8 @@ records their identity in its manifest, so it is rebuilt whenever they change.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import math
-import os
-import signal
-import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -42,7 +37,6 @@ from libkd_bench.datasets_gen.store import MANIFEST, SetDraft, SetManifest, SetS
 
 CHUNK_SIZE = 256
 CLEAN = "clean"
-_PR_SET_PDEATHSIG = 1  # prctl option (linux/prctl.h)
 
 
 @dataclass(frozen=True)
@@ -190,7 +184,7 @@ def build_sets(
     ordered = [by_name.get(name) or plan_set(name, seed, backend=resolved[name]) for name in names]
     source = split.info.to_json()
     reports = []
-    with contextlib.nullcontext(executor) if executor is not None else _WorkerPool(workers) as pool:
+    with contextlib.nullcontext(executor) if executor is not None else LocalExecutor(workers) as pool:
         for plan in ordered:
             started = time.perf_counter()
             manifest = plan.manifest(source, _inputs_identity(plan.entry, store))
@@ -284,42 +278,9 @@ def _build_one(
         draft.finish(replace(manifest, subset=subset))
 
 
-class _WorkerPool(LocalExecutor):
-    """The local executor of ``build_sets``: in-process for one worker, else spawned processes started once per
-    call, each of which ends when this process dies."""
-
-    def __init__(self, workers: int) -> None:
-        super().__init__(workers, initializer=die_with_parent, initargs=(os.getpid(),))
-
-
 def _chunk_resources(plan: SetPlan) -> Resources:
     """A chunk of a set with loaded weights (a neural backend) asks for a GPU where the executor has one."""
     return Resources(cpus=1.0, gpus=1.0 if plan.resources else 0.0)
-
-
-def die_with_parent(parent: int) -> None:
-    """Worker initializer: end this process when ``parent`` dies, however it dies (``kill -9`` included).
-
-    A pool's own shutdown needs a live parent; a killed one would leave its workers, each holding its copy of
-    the split and any loaded network, running until killed by hand. On Linux the kernel delivers SIGKILL when
-    the parent goes (``PR_SET_PDEATHSIG``); elsewhere a daemon thread polls the parent's pid once a second.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) == 0 and os.getppid() == parent:
-                return
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # it died before this worker got here
-        os._exit(1)
-    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True, name="die-with-parent").start()
-
-
-def _exit_when_orphaned(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(1)
 
 
 def run_chunk(job: _ChunkJob) -> Derived:

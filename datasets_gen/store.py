@@ -189,21 +189,17 @@ class SetStore:
 
     def names(self) -> list[str]:
         """Complete sets (a manifest present, not a temporary directory), sorted by name."""
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            p.name for p in self.root.iterdir() if p.is_dir() and not is_temporary(p) and (p / MANIFEST).is_file()
-        )
+        return [p.name for p in self._set_dirs() if (p / MANIFEST).is_file()]
 
     def damaged(self) -> list[str]:
         """Directories that hold arrays but no manifest (one deleted, or a copy cut short), sorted by name."""
+        return [p.name for p in self._set_dirs() if not (p / MANIFEST).is_file() and any(p.glob("*.npy"))]
+
+    def _set_dirs(self) -> list[Path]:
+        """The store's directories that are not temporary, sorted by name."""
         if not self.root.is_dir():
             return []
-        return sorted(
-            p.name
-            for p in self.root.iterdir()
-            if p.is_dir() and not is_temporary(p) and not (p / MANIFEST).is_file() and any(p.glob("*.npy"))
-        )
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and not is_temporary(p))
 
     def manifest(self, name: str) -> SetManifest | None:
         """The manifest as written, without checking the arrays; None when the set does not exist."""

@@ -66,6 +66,7 @@ def _import_file(path: Path) -> ModuleType:
         return _IMPORTED_FILES[path]
     if not path.is_file() or path.suffix != ".py":
         raise BenchError(f"--arch-module {path} is not a Python file; give path/to/file.py[:builder]")
+    _USER_DIRS.add(path.parent)  # also when the folder was on sys.path already (PYTHONPATH)
     if str(path.parent) not in sys.path:
         _prepend_to_sys_path(path.parent)
     name = f"libkd_bench_user_{path.stem}_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"

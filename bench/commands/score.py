@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Grad-CAM (and ViT rollout) maps on a clean panel, aligned with --teacher/--baseline (default on)",
     )
     parser.add_argument("--attention-n", type=int, default=500, help="attention panel size (default 500)")
-    parser.add_argument("--attention-seed", type=int, default=0, help="seed of the attention panel (default 0)")
+    parser.add_argument("--attention-seed", type=seed, default=0, help="seed of the attention panel (default 0)")
     parser.add_argument(
         "--class-map",
         metavar="I0,...,I9",
@@ -153,11 +153,14 @@ def run(args: argparse.Namespace) -> int:
     if options.attention is not None:
         check_references(kd, sets, options.attention)
     computed: list[frozenset[str] | None] = [None] * len(groups)
+    preloaded: list[LoadedModel | None] = [None] * len(groups)  # locally, each model is loaded when its turn comes
     if executor is not None:  # every asked-for pass runs there; the records are then built here from the cache
-        computed = [*_remote_forward_passes(executor, groups, names, args, str(device), sets, results, options)]
+        preloaded = [load_scored_model(g, args, str(device), n) for g, n in zip(groups, names, strict=True)]
+        passes = _remote_forward_passes(executor, groups, names, preloaded, args, str(device), sets, results, options)
+        computed = [*passes]
     records = []
-    for group, name, elsewhere in zip(groups, names, computed, strict=True):
-        loaded = load_scored_model(group, args, str(device), name)
+    for group, name, model, elsewhere in zip(groups, names, preloaded, computed, strict=True):
+        loaded = model if model is not None else load_scored_model(group, args, str(device), name)
         record = score_model(loaded, name, sets, results, options, kd, elsewhere)
         path = write_record(results, record)
         records.append(record)
@@ -185,13 +188,15 @@ def _remote_forward_passes(
     executor: Executor,
     groups: list[list[str]],
     names: list[str],
+    loaded_models: list[LoadedModel],
     args: argparse.Namespace,
     device: str,
     sets: ScoringSets,
     results: Path,
     options: ScoreOptions,
 ) -> list[frozenset[str]]:
-    """Run the call's forward passes and attacks on ``executor``; per model, the sets whose pass ran.
+    """Run the call's forward passes and attacks of ``loaded_models`` (one per group, as the driver loaded them)
+    on ``executor``; per model, the sets whose pass ran.
 
     Workers load each model themselves, by :func:`load_scored_model` with these flags and absolute paths (a
     worker's working directory is not the driver's), or, when the executor ships inputs, get the driver's loaded
@@ -204,11 +209,10 @@ def _remote_forward_passes(
     portable = argparse.Namespace(**vars(args))
     portable.arch_module = [_absolute_arch_module(item) for item in args.arch_module]
     portable.arch_path = [str(Path(item).resolve()) for item in args.arch_path]
+    code = user_code_modules()  # what loading the models imported from the user's files
     models = []
-    for group, name in zip(groups, names, strict=True):
-        loaded = load_scored_model(group, args, device, name)
+    for group, name, loaded in zip(groups, names, loaded_models, strict=True):
         members = [c if c.startswith(ZOO_PREFIX) else str(Path(c).resolve()) for c in group]
-        code = user_code_modules()
         worker_input = WorkerInput(
             load=functools.partial(load_scored_model, members, portable, device, name),
             files=(*_checkpoint_files(group), *code.values()),

@@ -23,14 +23,16 @@ import concurrent.futures as futures
 import enum
 import functools
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
 from libkd_bench.core.errors import BenchError
+from libkd_bench.core.worker_processes import die_with_parent
 
 Unit = TypeVar("Unit")
 Result = TypeVar("Result")
@@ -121,21 +123,17 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Units in this process (one worker, or one unit) or in spawned processes started once, on first use.
+    """Units in this process (one worker, or one unit) or in spawned processes started once, on first use, each
+    of which ends when this process dies (:func:`~libkd_bench.core.worker_processes.die_with_parent`).
 
     Args:
         workers: worker processes; 1 runs everything in the calling process.
-        initializer: run once, with ``initargs``, in every spawned worker process before its first unit.
-        initargs: arguments of ``initializer``.
     """
 
-    def __init__(
-        self, workers: int = 1, initializer: Callable[..., object] | None = None, initargs: tuple[Any, ...] = ()
-    ) -> None:
+    def __init__(self, workers: int = 1) -> None:
         if workers < 1:
             raise BenchError(f"--workers must be at least 1, got {workers}")
         self.workers = workers
-        self.initializer, self.initargs = initializer, initargs
         self._pool: futures.ProcessPoolExecutor | None = None
 
     def __enter__(self) -> LocalExecutor:
@@ -160,7 +158,7 @@ class LocalExecutor:
         if self._pool is None:
             context = multiprocessing.get_context("spawn")
             self._pool = futures.ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=context, initializer=self.initializer, initargs=self.initargs
+                max_workers=self.workers, mp_context=context, initializer=die_with_parent, initargs=(os.getpid(),)
             )
         pending = {self._pool.submit(fn, unit): unit for unit in units}
         try:

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from libkd_bench.records.run_record import RunRecord, safe_name
 from libkd_bench.reports.leaderboard import display_order, records_by_source
 from libkd_bench.reports.plots import PlotFile
+from libkd_bench.scoring.attention import load_maps
 
 PANEL_PREFIX = "attention_"
 _CMAP = "inferno"
@@ -29,14 +30,7 @@ def cached_maps(record: RunRecord, results: Path, file_name: str | None = None) 
     name = file_name or (entry.get("file") if isinstance(entry, Mapping) else None)
     if not name or not record.logits:
         return None
-    path = Path(results) / record.logits / str(name)
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (OSError, ValueError):
-        return None
+    return load_maps(Path(results) / record.logits / str(name))
 
 
 def attention_panels(records: Sequence[RunRecord], results: Path) -> list[PlotFile]:

@@ -26,7 +26,6 @@ the mean over images with a paired-bootstrap interval from the same resampling a
 
 from __future__ import annotations
 
-import functools
 import io
 import time
 from collections.abc import Mapping
@@ -177,8 +176,9 @@ def cache_path(results: Path, cache_relative: str | Path, panel: AttentionPanel)
     return Path(results) / cache_relative / panel.file_name
 
 
-def save_maps(path: Path, panel: AttentionPanel, maps: Mapping[str, Any], images: np.ndarray) -> None:
-    """Write the cache file atomically; ``images`` are the panel's, of which a class-balanced few are kept."""
+def save_maps(path: Path, panel: AttentionPanel, maps: Mapping[str, Any], images: np.ndarray) -> dict[str, np.ndarray]:
+    """Write the cache file atomically; ``images`` are the panel's, of which a class-balanced few are kept.
+    Returns the arrays written, as :func:`load_maps` reads them back."""
     picture = balanced_subset(panel.labels, PICTURE_IMAGES)
     arrays: dict[str, np.ndarray] = {
         "indices": panel.indices,
@@ -196,6 +196,7 @@ def save_maps(path: Path, panel: AttentionPanel, maps: Mapping[str, Any], images
     np.savez(buffer, **arrays)
     ensure_writable_dir(path.parent)
     write_bytes_atomic(path, buffer.getvalue())
+    return arrays
 
 
 def load_maps(path: Path, panel: AttentionPanel | None = None) -> dict[str, np.ndarray] | None:
@@ -254,10 +255,7 @@ def score_attention(
     if maps is None:
         images = np.asarray(sets.clean.images[0][panel.indices])
         computed = compute_maps(engine, arch, images, panel.labels)
-        save_maps(path, panel, computed, images)
-        maps = load_maps(path, panel)
-        if maps is None:
-            raise BenchError(f"could not read back the attention maps just written to {path}")
+        maps = save_maps(path, panel, computed, images)
     teacher = reference_maps(kd.teacher, panel, "teacher") if kd.teacher else None
     baseline = reference_maps(kd.baseline, panel, "baseline") if kd.baseline else None
     rows = alignment_rows(maps, panel.masks, teacher, baseline, bootstrap)
@@ -306,7 +304,7 @@ def alignment_rows(
     """Alignment rows of one model's maps (see the module docstring); methods absent from a map set are skipped."""
     rows = []
     n = len(own["gradcam"])
-    boot = _bootstrap(n, bootstrap)
+    boot = PairedBootstrap(n, bootstrap)
     for method, set_name in METHOD_SETS.items():
         if method not in own:
             continue
@@ -327,8 +325,3 @@ def alignment_rows(
             low, high = boot.interval(boot.means(per_image))
             rows.append(MetricRow(set_name, None, "", metric, float(np.mean(per_image)), low, high, n))
     return rows
-
-
-@functools.lru_cache(maxsize=4)
-def _bootstrap(n: int, config: BootstrapConfig) -> PairedBootstrap:
-    return PairedBootstrap(n, config)

@@ -27,8 +27,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -93,9 +94,9 @@ def find_target_layer(model: nn.Module, declared: str | None, sample: torch.Tens
     Raises:
         BenchError: the declared name is not a module of the model, or no module outputs a spatial map.
     """
-    outputs = _dry_run(model, sample)
     if declared == "":
         return TargetLayer("", None)
+    outputs = _dry_run(model, sample)
     if declared is not None:
         name = resolve_module_name(model, declared)
         shape = outputs.get(name)
@@ -152,14 +153,16 @@ def _dry_run(model: nn.Module, sample: torch.Tensor) -> dict[str, tuple[int, ...
 
         return hook
 
-    handles = [m.register_forward_hook(record(n)) for n, m in model.named_modules() if n]
-    try:
-        with torch.inference_mode():
-            model(sample)
-    finally:
-        for handle in handles:
-            handle.remove()
+    _hooked_forward(model, sample, [(m, record(n)) for n, m in model.named_modules() if n])
     return outputs
+
+
+def _hooked_forward(model: nn.Module, inputs: torch.Tensor, hooks: list[tuple[nn.Module, Callable[..., Any]]]) -> None:
+    """One inference pass of ``model`` with each forward hook on its module, all removed afterwards."""
+    with ExitStack() as stack, torch.inference_mode():
+        for module, hook in hooks:
+            stack.enter_context(module.register_forward_hook(hook))
+        model(inputs)
 
 
 class TokenGrid(nn.Module):
@@ -181,11 +184,8 @@ def token_grid(layer: nn.Module) -> Iterator[TokenGrid]:
         grid = grid_module(tokens[:, prefix:].transpose(1, 2).reshape(n, channels, side, side))
         return torch.cat([tokens[:, :prefix], grid.flatten(2).transpose(1, 2)], dim=1)
 
-    handle = layer.register_forward_hook(hook)
-    try:
+    with layer.register_forward_hook(hook):
         yield grid_module
-    finally:
-        handle.remove()
 
 
 def normalise_maps(maps: torch.Tensor, size: int = MAP_SIZE) -> np.ndarray:
@@ -260,15 +260,10 @@ def rollout_maps(model: nn.Module, modules: list[nn.Module], inputs: torch.Tenso
     captured: list[torch.Tensor] = []
 
     def hook(module: nn.Module, args: tuple[torch.Tensor, ...], _output: object) -> None:
-        captured.append(_attention_matrix(module, args[0]))
+        # rollout uses only the mean over heads: keep that, not every head's (T, T) matrix
+        captured.append(_attention_matrix(module, args[0]).mean(dim=1, keepdim=True))
 
-    handles = [m.register_forward_hook(hook) for m in modules]
-    try:
-        with torch.inference_mode():
-            model(inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
+    _hooked_forward(model, inputs, [(m, hook) for m in modules])
     count = captured[0].shape[-1]
     prefix = count - math.isqrt(count) ** 2
     return normalise_maps(attention_rollout(captured, prefix))

@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from libkd_bench.core.atomic_io import ensure_writable_dir, write_bytes_atomic
-from libkd_bench.core.errors import BenchError
+from libkd_bench.core.errors import BenchError, BenchWarning
 from libkd_bench.core.provenance import sha256_file, sha256_json
 
 CACHE_DIR = "cache"
@@ -40,6 +41,19 @@ LABEL_ARRAYS = ("labels", "shape_label", "texture_label", "source_index")
 
 class DamagedCacheEntry(BenchError):
     """A cached logits file that does not match its checksum (or has none)."""
+
+
+Loaded = TypeVar("Loaded")
+
+
+def read_unless_damaged(load: Callable[..., Loaded], *args: Any) -> Loaded | None:
+    """``load(*args)``, a cache read, where a damaged entry counts as a miss with a warning: the caller
+    recomputes it and rewrites it."""
+    try:
+        return load(*args)
+    except DamagedCacheEntry as exc:
+        warnings.warn(f"{exc}; recomputing it", BenchWarning, stacklevel=2)
+        return None
 
 
 class LogitsCache:
@@ -98,9 +112,10 @@ class LogitsCache:
         arrays = {}
         for array, expected in label_hashes.items():
             path = self.label_path(images_sha256, array)
-            if not path.is_file() or sha256_file(path) != expected:
+            data = path.read_bytes() if path.is_file() else b""
+            if hashlib.sha256(data).hexdigest() != expected:
                 raise BenchError(f"logits cache {path} is missing or does not match its run record; re-run score")
-            arrays[array] = np.load(path, allow_pickle=False)
+            arrays[array] = np.load(io.BytesIO(data), allow_pickle=False)  # one read serves hash and load
         return arrays
 
     def adversarial_path(self, attack: str, key: str) -> Path:
@@ -117,9 +132,8 @@ class LogitsCache:
         path = self.adversarial_path(attack, key)
         if not path.is_file():
             return None
-        data_bytes = _verified_bytes(path)
         try:
-            with np.load(io.BytesIO(data_bytes), allow_pickle=False) as data:
+            with np.load(io.BytesIO(_verified_bytes(path)), allow_pickle=False) as data:
                 entry = {name: data[name] for name in ("logits", "indices", "labels")}
         except (OSError, ValueError, KeyError):
             return None

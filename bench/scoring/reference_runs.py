@@ -18,7 +18,7 @@ from libkd_bench.records.run_record import RECORD_SUFFIX, RUNS_DIR, RunRecord, f
 from libkd_bench.scoring.stored_outcomes import load_run_outcomes
 
 # where scripts/demo.sh writes its run records (LIBKD_BENCH_WORK defaults to ./work)
-DEMO_RESULTS = (Path("work") / "results",)
+DEMO_RESULTS = Path("work") / "results"
 
 
 @dataclass(frozen=True)
@@ -97,12 +97,10 @@ def find_run(text: str, results: Path, what: str = "run") -> ReferenceRun:
 
 def _found_elsewhere(text: str, results: Path) -> Path | None:
     """The demo's results directory when it holds the run that ``results`` lacks (runs are easily sought there)."""
-    for candidate in DEMO_RESULTS:
-        if candidate.resolve() != results.resolve() and (candidate / RUNS_DIR).is_dir():
-            records, _ = read_records(candidate)
-            if find_record(records, text) is not None:
-                return candidate
-    return None
+    if DEMO_RESULTS.resolve() == results.resolve() or not (DEMO_RESULTS / RUNS_DIR).is_dir():
+        return None
+    records, _ = read_records(DEMO_RESULTS)
+    return DEMO_RESULTS if find_record(records, text) is not None else None
 
 
 def resolve_run(text: str, results: Path, source_id: str, role: Role | str) -> ReferenceRun:

@@ -14,24 +14,23 @@ once.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from libkd_bench.core.errors import BenchWarning
 from libkd_bench.core.executor import Executor, Resources, WorkerInput, array_file
 from libkd_bench.core.progress import progress_bar
+from libkd_bench.datasets_gen.store import MANIFEST
 from libkd_bench.scoring.adversarial import attack_logits
 from libkd_bench.scoring.adversarial_settings import AdversarialConfig, AttackName, adversarial_subset
 from libkd_bench.scoring.forward import EngineConfig, ForwardEngine
-from libkd_bench.scoring.logits_cache import DamagedCacheEntry, LogitsCache
+from libkd_bench.scoring.logits_cache import LogitsCache, read_unless_damaged
 from libkd_bench.scoring.sets import ScoringSets
-from libkd_bench.scoring.stored_outcomes import adversarial_entry, adversarial_key, label_files, stored_set_entry
+from libkd_bench.scoring.stored_outcomes import adversarial_entry, adversarial_key, label_files
 
 if TYPE_CHECKING:
     from libkd_bench.models import LoadedModel
@@ -154,7 +153,7 @@ def _missing_passes(key: str, cache: LogitsCache, sets: ScoringSets, options: Sc
     needs = []
     for name, stored in sets.sets.items():
         levels, n = stored.images.shape[:2]
-        if options.recompute or _cached(cache.load_set, stored_set_entry(stored)["sha256"], levels, n) is None:
+        if options.recompute or read_unless_damaged(cache.load_set, stored.sha256("images"), levels, n) is None:
             needs.append(_Need(key, name))
     config = options.adversarial
     if not config.attacks:
@@ -167,7 +166,8 @@ def _missing_passes(key: str, cache: LogitsCache, sets: ScoringSets, options: Sc
         )
         for eps in config.eps:
             cache_key = adversarial_key(entry, eps)
-            if options.recompute or _cached(cache.load_adversarial, attack.value, cache_key, indices) is None:
+            load = cache.load_adversarial
+            if options.recompute or read_unless_damaged(load, attack.value, cache_key, indices) is None:
                 needs.append(_Need(key, clean.name, attack, eps, cache_key))
     return needs
 
@@ -186,12 +186,12 @@ def _units(
     images = [
         array_file(
             Path(stored[name].path, stored[name].manifest.arrays["images"].file).resolve(),
-            Path(stored[name].path, "manifest.json").resolve(),
+            Path(stored[name].path, MANIFEST).resolve(),
         )
         for name in set_names
     ]
     provided = executor.provide([*(models[key] for key in model_keys), *images])
-    recipes = {key: ModelRecipe(key, load) for key, load in zip(model_keys, provided, strict=False)}
+    recipes = {key: ModelRecipe(key, load) for key, load in zip(model_keys, provided[: len(model_keys)], strict=True)}
     readers = dict(zip(set_names, provided[len(model_keys) :], strict=True))
     config = options.adversarial
     clean = sets.clean
@@ -202,7 +202,7 @@ def _units(
         recipe, reader = recipes[need.key], readers[need.set_name]
         if need.attack is None:
             levels, n = stored[need.set_name].images.shape[:2]
-            sha = stored_set_entry(stored[need.set_name])["sha256"]
+            sha = stored[need.set_name].sha256("images")
             units.append(SetPass(recipe, options.engine, need.set_name, reader, sha, int(levels * n)))
         else:
             attack = AttackPass(
@@ -210,15 +210,6 @@ def _units(
             )
             units.append(attack)
     return units
-
-
-def _cached(load: Callable[..., object], *args: Any) -> object | None:
-    """A cache read where a damaged entry is a miss, with the warning a local run gives; the unit rewrites it."""
-    try:
-        return load(*args)
-    except DamagedCacheEntry as exc:
-        warnings.warn(f"{exc}; recomputing it", BenchWarning, stacklevel=2)
-        return None
 
 
 _loaded: dict[str, LoadedModel] = {}  # the last model this worker process loaded, by recipe key

@@ -8,16 +8,14 @@ command writes the record once everything succeeded, so an interrupted run leave
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from libkd_bench.core.errors import BenchWarning
 from libkd_bench.core.progress import progress_bar
 from libkd_bench.core.provenance import library_versions
 from libkd_bench.datasets_gen.store import StoredSet
@@ -29,7 +27,7 @@ from libkd_bench.scoring.adversarial_settings import AdversarialConfig, adversar
 from libkd_bench.scoring.attention import AttentionConfig, score_attention
 from libkd_bench.scoring.efficiency import efficiency_figures
 from libkd_bench.scoring.forward import EngineConfig, ForwardEngine
-from libkd_bench.scoring.logits_cache import LABEL_ARRAYS, DamagedCacheEntry, LogitsCache
+from libkd_bench.scoring.logits_cache import LABEL_ARRAYS, LogitsCache, read_unless_damaged
 from libkd_bench.scoring.reference_runs import KdContext
 from libkd_bench.scoring.rescore import metric_rows, utc_now
 from libkd_bench.scoring.sets import ScoringSets
@@ -44,8 +42,6 @@ from libkd_bench.scoring.stored_outcomes import (
 
 if TYPE_CHECKING:
     from libkd_bench.models import LoadedModel
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -145,7 +141,7 @@ def _stored_outcomes(
         for name, stored in sets.sets.items():
             entry = entries[name] = stored_set_entry(stored)
             levels, n = stored.images.shape[:2]
-            logits = None if options.recompute else _unless_damaged(cache.load_set, entry["sha256"], levels, n)
+            logits = None if options.recompute else read_unless_damaged(cache.load_set, entry["sha256"], levels, n)
             if logits is None or not cache.has_labels(entry["sha256"], entry["label_arrays"]):
                 logits = engine.set_logits(stored.images, bar.update) if logits is None else logits
                 cache.save_set(entry["sha256"], logits, label_files(stored))
@@ -174,9 +170,8 @@ def _adversarial_outcomes(
         with progress_bar(len(indices) * len(config.eps), attack.set_name, enabled=options.progress) as bar:
             for eps in config.eps:
                 key = adversarial_key(entry, eps)
-                level = (
-                    None if options.recompute else _unless_damaged(cache.load_adversarial, attack.value, key, indices)
-                )
+                load = cache.load_adversarial
+                level = None if options.recompute else read_unless_damaged(load, attack.value, key, indices)
                 if level is None:
                     logits = attack_logits(engine, images, labels, attack, eps, config, num_classes, bar.update)
                     cache.save_adversarial(attack.value, key, logits, indices, labels)
@@ -188,15 +183,6 @@ def _adversarial_outcomes(
         entries[attack.set_name] = {**entry, "cache": files}
         outcomes[attack.set_name] = adversarial_outcome(attack.set_name, entry, levels)
     return outcomes, entries
-
-
-def _unless_damaged(load: Callable[..., T], *args: Any) -> T | None:
-    """A cache read where a damaged entry counts as a miss, with a warning: it is recomputed and rewritten."""
-    try:
-        return load(*args)
-    except DamagedCacheEntry as exc:
-        warnings.warn(f"{exc}; recomputing it", BenchWarning, stacklevel=2)
-        return None
 
 
 def _label_arrays(stored: StoredSet) -> dict[str, np.ndarray]:

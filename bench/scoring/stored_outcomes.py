@@ -8,9 +8,9 @@ later by ``rescore`` or as a teacher/baseline run, so all three paths give ident
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +23,6 @@ from libkd_bench.scoring.adversarial_settings import AttackName, eps_label
 from libkd_bench.scoring.logits_cache import LABEL_ARRAYS, DamagedCacheEntry, LogitsCache
 
 _ATTACK_ORDER = [a.set_name for a in AttackName]
-T = TypeVar("T")
 
 
 def ordered_set_names(names: Iterable[str]) -> list[str]:
@@ -119,25 +118,28 @@ def load_run_outcomes(record: RunRecord, results: Path) -> dict[str, SetOutcome]
     if not cache.directory.is_dir():
         raise BenchError(f"logits cache {cache.directory} of run {record.run_id} is missing; score it again")
     outcomes = {}
-    for name in ordered_set_names(record.sets):
-        entry = record.sets[name]
-        if name.startswith(ADVERSARIAL_PREFIX):
-            outcomes[name] = _cached_adversarial(record, cache, name, entry)
-            continue
-        logits = _refuse_damaged(record, cache.load_set, entry["sha256"], len(entry["severities"]), int(entry["n"]))
-        if logits is None:
-            raise BenchError(
-                f"logits of set {name} for run {record.run_id} are missing from {cache.directory}; score it again"
-            )
-        hashes = entry.get("label_arrays") or {"labels": entry["labels_sha256"]}
-        outcomes[name] = stored_outcome(name, entry, logits, cache.load_labels(entry["sha256"], hashes))
+    try:  # without a model, a damaged entry cannot be recomputed here
+        for name in ordered_set_names(record.sets):
+            entry = record.sets[name]
+            if name.startswith(ADVERSARIAL_PREFIX):
+                outcomes[name] = _cached_adversarial(record, cache, name, entry)
+                continue
+            logits = cache.load_set(entry["sha256"], len(entry["severities"]), int(entry["n"]))
+            if logits is None:
+                raise BenchError(
+                    f"logits of set {name} for run {record.run_id} are missing from {cache.directory}; score it again"
+                )
+            hashes = entry.get("label_arrays") or {"labels": entry["labels_sha256"]}
+            outcomes[name] = stored_outcome(name, entry, logits, cache.load_labels(entry["sha256"], hashes))
+    except DamagedCacheEntry as exc:
+        raise BenchError(f"{exc}; score {record.model} again to recompute it") from None
     return outcomes
 
 
 def _cached_adversarial(record: RunRecord, cache: LogitsCache, name: str, entry: Mapping[str, Any]) -> SetOutcome:
     levels = []
     for eps in entry["eps"]:
-        level = _refuse_damaged(record, cache.load_adversarial, entry["attack"], adversarial_key(entry, eps))
+        level = cache.load_adversarial(entry["attack"], adversarial_key(entry, eps))
         if level is None:
             raise BenchError(
                 f"{name} logits at {eps_label(eps)} for run {record.run_id} are missing from {cache.directory}; "
@@ -145,13 +147,6 @@ def _cached_adversarial(record: RunRecord, cache: LogitsCache, name: str, entry:
             )
         levels.append(level)
     return adversarial_outcome(name, entry, levels)
-
-
-def _refuse_damaged(record: RunRecord, load: Callable[..., T], *args: Any) -> T:
-    try:
-        return load(*args)
-    except DamagedCacheEntry as exc:
-        raise BenchError(f"{exc}; score {record.model} again to recompute it") from None
 
 
 def _attack_rank(name: str) -> tuple[int, str]:

@@ -135,8 +135,12 @@ def motion_blur(images: np.ndarray, parameters: tuple[float, float], rngs: Seque
     """ImageMagick motion blur of the 8-bit image at an angle drawn uniformly in [-45, 45) degrees, rounded."""
     radius, sigma = parameters
     angles = np.array([rng.uniform(-45.0, 45.0) for rng in rngs])
-    blurred = motion_blur_layer(images.astype(np.float64), radius, sigma, angles)
-    return np.clip(np.rint(blurred), 0, 255).astype(np.uint8)
+    return motion_blur_8bit(images, radius, sigma, angles).astype(np.uint8)
+
+
+def motion_blur_8bit(images: np.ndarray, radius: float, sigma: float, angles: np.ndarray) -> np.ndarray:
+    """:func:`motion_blur_layer` of 8-bit images, rounded and clipped to [0, 255] as ImageMagick writes it."""
+    return np.clip(np.rint(motion_blur_layer(images, radius, sigma, angles)), 0, 255)
 
 
 def zoom_blur(images: np.ndarray, stop: float, rngs: Sequence[np.random.Generator]) -> np.ndarray:

@@ -10,7 +10,6 @@ from __future__ import annotations
 FAMILY = "corruptions"
 SET_PREFIX = "corruption-"
 SEVERITIES = (1, 2, 3, 4, 5)
-IMAGE_SIZE = 32
 
 # name: (group, per-severity parameters). Units and meaning per corruption:
 CIFAR10_C: dict[str, tuple[str, tuple[object, ...]]] = {

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from libkd_bench.datasets_gen.corruptions.blur import clipped_zoom, motion_blur_layer
+from libkd_bench.datasets_gen.corruptions.blur import clipped_zoom, motion_blur_8bit
 from libkd_bench.datasets_gen.corruptions.intensity import to_uint8, to_unit
 
 FRACTAL_SIZE = 32
@@ -101,7 +101,7 @@ def snow(images: np.ndarray, parameters: tuple[float, ...], rngs: Sequence[np.ra
     layer = clipped_zoom(layer, zoom)
     layer[layer < threshold] = 0.0
     layer_8bit = (np.clip(layer, 0.0, 1.0) * 255.0).astype(np.uint8)  # the reference's PNG round trip
-    blurred = np.clip(np.rint(motion_blur_layer(layer_8bit.astype(np.float64), radius, sigma, angles)), 0, 255)
+    blurred = motion_blur_8bit(layer_8bit, radius, sigma, angles)
     flakes = (blurred / 255.0).astype(np.float32)
     grey = (x @ LUMA.astype(np.float32))[..., None]
     x = image_weight * x + (1.0 - image_weight) * np.maximum(x, grey * 1.5 + 0.5)
