@@ -3,7 +3,8 @@
 Images are processed in fixed chunks of ``CHUNK_SIZE`` whatever the worker count, every image draws from its
 own seed, and results are written by index, so output is byte-identical for any ``workers``. Each set is
 written into a temporary directory and appears only when complete. A set made from other sets (``requires``)
-records their identity in its manifest, so it is rebuilt whenever they change.
+records their identity in its manifest, so it is rebuilt whenever they change. An external set (``external``:
+images read from outside the clean split, e.g. CIFAR-10G) is read whole and records its origin instead.
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ def plan_set(name: str, seed: int, parameters: Mapping[str, Any] | None = None, 
         entry.config(**merged)  # range checks now, not in a worker after the prerequisites were built
     chosen_backend = backend or (entry.backends[0] if entry.backends else None)
     resources = entry.resources(chosen_backend) if entry.resources and chosen_backend else {}
+    if entry.external is not None:
+        resources = {"external": dict(entry.external.identity(**merged))}
     return SetPlan(entry, merged, chosen_backend, int(seed), dict(resources))
 
 
@@ -196,9 +199,10 @@ def build_sets(
                 _build_one(plan, manifest, split, store, pool, progress)
                 status = "built"
             elapsed = time.perf_counter() - started
-            reports.append(
-                BuildReport(plan.entry.name, status, store.path(plan.entry.name), len(split.labels), elapsed)
-            )
+            images = len(split.labels)
+            if plan.entry.external is not None:  # its own images, not the clean split's
+                images = _manifest(store, plan.entry.name).arrays["labels"].shape[0]
+            reports.append(BuildReport(plan.entry.name, status, store.path(plan.entry.name), images, elapsed))
     return reports
 
 
@@ -232,6 +236,13 @@ def _build_one(
         with store.draft(CLEAN) as draft:
             draft.put("images", split.images[None])
             draft.put("labels", split.labels)
+            draft.finish(manifest)
+        return
+    if entry.external is not None:  # read whole, in this process: nothing depends on the worker count
+        derived = entry.external.load(**plan.parameters)
+        with store.draft(entry.name) as draft:
+            draft.put("images", np.asarray(derived.images, dtype=np.uint8)[None])
+            draft.put("labels", np.asarray(derived.labels, dtype=np.int64))
             draft.finish(manifest)
         return
     files = {
@@ -274,8 +285,9 @@ def _build_one(
             writer.write(job, derived)
             bar.update(job.stop - job.start)
         writer.check_complete()
+        summary = writer.summary(entry.summary) if entry.summary is not None else {}
         subset = writer.store_subset(entry.gate, np.asarray(split.labels)) if kept is not None else {}
-        draft.finish(replace(manifest, subset=subset))
+        draft.finish(replace(manifest, subset=subset, summary=summary))
 
 
 def _chunk_resources(plan: SetPlan) -> Resources:
@@ -337,6 +349,11 @@ class _DraftWriter:
     def check_complete(self) -> None:
         if not self.written.all():
             raise RuntimeError("a chunk of the set was never written")
+
+    def summary(self, summarise: Callable[[Mapping[str, np.ndarray]], Mapping[str, Any]]) -> dict[str, Any]:
+        """``summarise`` applied to the rows that will be stored of ``labels`` and every extra array."""
+        rows = np.flatnonzero(self.kept) if self.kept is not None else slice(None)
+        return dict(summarise({name: values[rows] for name, values in self.arrays.items() if name != "images"}))
 
     def store_subset(self, gate: str, split_labels: np.ndarray) -> dict[str, Any]:
         """Store the kept rows of every array and ``source_index``; returns the manifest's ``subset`` entry."""

@@ -46,6 +46,7 @@ class Batch:
         inputs: whole-split arrays of the sets this set requires (e.g. shared masks), keyed "set/array".
         split_images, split_labels: the whole clean split, for generators that pair images.
         backend: the implementation chosen for the set (``None`` for a set with a single one).
+        parts: replacements for named parts of a generator (see :meth:`part`); empty when building real sets.
     """
 
     images: np.ndarray
@@ -57,6 +58,15 @@ class Batch:
     split_images: np.ndarray | None = None
     split_labels: np.ndarray | None = None
     backend: str | None = None
+    parts: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def part(self, name: str, default: Callable[..., Any]) -> Callable[..., Any]:
+        """The generator's part ``name``: ``default`` unless replaced.
+
+        Validation builds deliberately broken variants of a set by swapping exactly one part of its generator
+        (see :mod:`libkd_bench.datasets_gen.mutants`), so the variants follow every other change to the generator.
+        """
+        return self.parts.get(name, default)
 
     def rngs(self) -> list[np.random.Generator]:
         return self.seed.image_rngs(self.level, self.indices)
@@ -76,6 +86,27 @@ class Derived:
 
 class GeneratorFn(Protocol):
     def __call__(self, batch: Batch, value: Any, /, **params: Any) -> Derived: ...
+
+
+@dataclass(frozen=True)
+class ExternalSource:
+    """How to read a set whose images come from outside the clean split (CIFAR-10G, say).
+
+    Such a set is not paired with the clean split: its ratio divides its accuracy by the clean split's, on other
+    images, and comparisons that need the same images in set and clean leave it out.
+
+    Attributes:
+        load: ``load(**params)`` -> the whole set (uint8 (n, 32, 32, 3) images and labels); raises BenchError
+            naming a missing or altered file.
+        identity: ``identity(**params)`` -> what the set is made from (repository, commit, file hashes, licence,
+            citation, how images were resized), recorded in the manifest as ``resources["external"]``.
+        licence, citation: shown by ``list-sets`` and in leaderboard notes; results on the set must cite it.
+    """
+
+    load: Callable[..., Derived]
+    identity: Callable[..., Mapping[str, Any]]
+    licence: str
+    citation: str
 
 
 @dataclass(frozen=True)
@@ -102,6 +133,9 @@ class GeneratorEntry:
         gate: ``"set/array"`` of a required set holding one bool per clean image; only images where it is True
             are stored (with ``source_index``, their positions in the clean split), so the set is scored on
             them alone and its ratios are paired with clean accuracy on the same images.
+        external: for a set read from outside the clean split, how to read it (``fn`` is then its ``load``).
+        summary: ``summary(arrays)`` -> JSON-ready statistics of the stored set, recorded as the manifest's
+            ``summary``; ``arrays`` holds the stored rows of ``labels`` and of every extra array.
     """
 
     name: str
@@ -118,6 +152,8 @@ class GeneratorEntry:
     resources: Callable[[str], Mapping[str, Any]] | None = None
     config: Callable[..., object] | None = None
     gate: str | None = None
+    external: ExternalSource | None = None
+    summary: Callable[[Mapping[str, np.ndarray]], Mapping[str, Any]] | None = None
 
     @property
     def levels(self) -> tuple[Any, ...]:
@@ -143,6 +179,7 @@ def register_generator(
     resources: Callable[[str], Mapping[str, Any]] | None = None,
     config: Callable[..., object] | None = None,
     gate: str | None = None,
+    summary: Callable[[Mapping[str, np.ndarray]], Mapping[str, Any]] | None = None,
 ) -> Callable[[GeneratorFn], GeneratorFn]:
     """Register ``fn`` as the generator of set ``name``."""
 
@@ -170,10 +207,34 @@ def register_generator(
             resources=resources,
             config=config,
             gate=gate,
+            summary=summary,
         )
         return fn
 
     return decorate
+
+
+def register_external_set(
+    name: str,
+    source: ExternalSource,
+    *,
+    cue: Cue,
+    description: str,
+    defaults: Mapping[str, Any] | None = None,
+    config: Callable[..., object] | None = None,
+) -> None:
+    """Register set ``name`` read whole by ``source.load`` instead of made from the clean split."""
+    if name in _GENERATORS:
+        raise ValueError(f"set {name!r} is registered twice")
+    _GENERATORS[name] = GeneratorEntry(
+        name=name,
+        fn=source.load,  # type: ignore[arg-type]  (called as load(**params), never per chunk)
+        cue=Cue(cue),
+        description=description,
+        defaults=dict(defaults or {}),
+        config=config,
+        external=source,
+    )
 
 
 def _load_builtin_generators() -> None:

@@ -69,6 +69,7 @@ class SetManifest:
     resources: Mapping[str, Any] = field(default_factory=dict)
     inputs: Mapping[str, Any] = field(default_factory=dict)
     subset: Mapping[str, Any] = field(default_factory=dict)
+    summary: Mapping[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def array_hashes(self) -> dict[str, str]:
@@ -80,6 +81,7 @@ class SetManifest:
         data = self.to_json()
         data.pop("arrays")
         data.pop("subset")  # follows from the inputs: which images the gate of a required set kept
+        data.pop("summary")  # statistics of the content, which the rest decides
         return data
 
     def to_json(self) -> dict[str, Any]:
@@ -90,6 +92,7 @@ class SetManifest:
         data["resources"] = dict(self.resources)
         data["inputs"] = dict(self.inputs)
         data["subset"] = dict(self.subset)
+        data["summary"] = dict(self.summary)
         data["severities"] = [asdict(s) for s in self.severities]
         data["arrays"] = {name: {**asdict(rec), "shape": list(rec.shape)} for name, rec in self.arrays.items()}
         return json.loads(json.dumps(data))  # normalise tuples to lists so comparisons with read files hold
@@ -113,6 +116,7 @@ class SetManifest:
             resources=data.get("resources", {}),
             inputs=data.get("inputs", {}),
             subset=data.get("subset", {}),
+            summary=data.get("summary", {}),
             format_version=int(data.get("format_version", FORMAT_VERSION)),
         )
 

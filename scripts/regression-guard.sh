@@ -4,9 +4,10 @@
 # ../shared/checkpoints (through the zoo, so their sha256 is verified), and compare every accuracy, bias
 # ratio and shape bias with the committed baseline results/ci-baseline.csv. The pipeline is deterministic,
 # so any change beyond 0.005 (about one image in 200), up or down, fails: a shifted generator, metric or
-# model loader shows up here even when it is smaller than the sampling noise. Then `libkd-bench validate` scores
-# the control models on the same sets and checks their known answers: a generator change that makes a set stop
-# measuring its cue fails here too.
+# model loader shows up here even when it is smaller than the sampling noise. Then `libkd-bench validate --mutants`
+# scores the control models on the same sets (plus the hand-made CIFAR-10G sets from ../shared) and checks their
+# known answers, probes and external agreement, and that every deliberately broken variant of the sets is caught:
+# a generator change that makes a set stop measuring its cue fails here too, and so does a check that goes blind.
 #
 #   scripts/regression-guard.sh            check against the baseline
 #   scripts/regression-guard.sh --update   rewrite the baseline after an intended change (commit it with why)
@@ -39,5 +40,12 @@ if [ "${1:-}" = "--update" ]; then
 else
     "${CHECK[@]}"
 fi
-# Reuses the ResNets' cached logits (same checkpoints, same sets); exit 1 when a known answer fails.
-LIBKD_BENCH_ZOO_DIR="$CHECKPOINTS" libkd-bench validate --sets-dir "$WORK/sets" --results "$WORK/results" --no-progress
+# The external shape reference, after the check (the baseline covers the default sets only).
+CIFAR10G="$SHARED/data/cifar10g"
+if [ -d "$CIFAR10G/224x224" ]; then
+    LIBKD_BENCH_CIFAR10G="$CIFAR10G" libkd-bench generate-sets --sets cifar10g --source "npz:$NPZ" --limit 2000 \
+        --seed 0 --out "$WORK/sets" --no-progress
+fi
+# Reuses the ResNets' cached logits (same checkpoints, same sets); exit 1 when a check fails or a mutant passes.
+LIBKD_BENCH_ZOO_DIR="$CHECKPOINTS" libkd-bench validate --sets-dir "$WORK/sets" --results "$WORK/results" --no-progress \
+    --mutants

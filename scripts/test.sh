@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# Set up the environment (first run only) and run the whole test suite. Extra arguments go to pytest,
-# e.g. `scripts/test.sh -m "not slow"`.
+# Set up the environment (first run only) and run the tests.
+#   scripts/test.sh            the fast tier: every test not marked slow (a few minutes on two cores)
+#   scripts/test.sh --full     the whole suite, as continuous integration runs it
+# Other arguments go to pytest, e.g. `scripts/test.sh tests/test_metrics.py` or `scripts/test.sh --full -x`.
 # Tests run in parallel processes, one per core up to 4 (LIBKD_BENCH_TEST_WORKERS overrides; 0 runs them in
 # this process); the Ray tests stay together in one of them.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup-env.sh"
 cd "$ROOT"
+TIER=(-m "not slow")
+if [ "${1:-}" = "--full" ]; then
+    TIER=()
+    shift
+fi
 CORES='import os; print(min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))'
 WORKERS="${LIBKD_BENCH_TEST_WORKERS:-$(python -c "$CORES")}"
 # pytest exits 5 when it collects no test: with `set -e` that fails this script, as it should.
-python -m pytest -n "$WORKERS" --dist loadgroup "$@"
+python -m pytest -n "$WORKERS" --dist loadgroup "${TIER[@]}" "$@"

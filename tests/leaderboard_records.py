@@ -150,11 +150,29 @@ def student() -> RunRecord:
         row("shape", "bias_ratio_diff_teacher", 0.0),  # not significant
         row("superpixel", "bias_ratio_diff_baseline", 0.1),
         row("superpixel", "bias_ratio_diff_teacher", -0.06, ci=False),  # undefined interval: not significant
+        # transfer: 3 gap hypotheses, Holm-adjusted p = 0.003 (texture), 0.04 (superpixel), 0.6 (shape)
         row("texture", "teacher_baseline_gap", 0.2),
+        row("texture", "teacher_baseline_gap_p", 0.001, ci=False),
         row("texture", "bias_transfer", 0.25),
+        row("texture", "recipe_control_transfer", 0.1),
+        row("texture", "transfer_beyond_recipe", 0.15),
+        row("texture", "bias_transfer_raw", 0.3),
         row("shape", "teacher_baseline_gap", 0.01),  # interval contains 0: teacher and baseline not distinguishable
+        row("shape", "teacher_baseline_gap_p", 0.6, ci=False),
+        row("shape", "bias_transfer_unbounded", 41.0, ci=False),  # noise over noise: never shown
         row("superpixel", "teacher_baseline_gap", 0.1),
+        row("superpixel", "teacher_baseline_gap_p", 0.02, ci=False),
         row("superpixel", "bias_transfer", 1.4),
+        # the control's Fieller set is (-inf, -0.4] u [0.2, inf): no number describes it
+        MetricRow("superpixel", None, "", "recipe_control_transfer_exclusive", 3.0, -0.4, 0.2, 2000),
+        MetricRow("superpixel", None, "", "transfer_beyond_recipe_unbounded", -1.6, None, None, 2000),
+        # fidelity on clean: agreement inside the range the accuracies allow, the least agreeing class
+        row("clean", "top1_agreement", 0.85),
+        row("clean", "top1_agreement_min", 0.7, ci=False),
+        row("clean", "top1_agreement_max", 0.95, ci=False),
+        row("clean", "kl_teacher_student", 0.31),
+        row("clean", "top1_agreement:cat", 0.62, n=200),
+        row("clean", "top1_agreement:dog", 0.8, n=200),
     ]
     return make_record(
         "vit-kd",
@@ -179,6 +197,7 @@ def student() -> RunRecord:
             "teacher": "resnet56@npz-aaaa1111",
             "baseline": "vit-scratch@npz-aaaa1111",
             "method": "DeiT hard distillation",
+            "recipe_control": "vit-recipe@npz-aaaa1111",
         },
         efficiency={
             "params": 5_530_000,

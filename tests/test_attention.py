@@ -46,8 +46,10 @@ def test_spearman_known_answers() -> None:
     ties = np.array([[[1.0, 1.0], [2.0, 2.0]]])
     assert spearman_agreement(a, ties) == pytest.approx([4 / np.sqrt(20)])
     constant = np.ones((1, 2, 2))
-    assert spearman_agreement(constant, constant) == pytest.approx([1.0])
-    assert spearman_agreement(constant, a) == pytest.approx([0.0])
+    # a constant map (an all-zero Grad-CAM, say) has no ordering: agreement is undefined, not perfect
+    assert np.isnan(spearman_agreement(constant, constant)).all()
+    assert np.isnan(spearman_agreement(constant, a)).all()
+    assert np.isnan(spearman_agreement(np.zeros((1, 2, 2)), np.zeros((1, 2, 2)))).all()
 
 
 def test_shuffled_maps_agree_about_zero() -> None:
@@ -67,7 +69,24 @@ def test_top_iou_known_answer() -> None:
     assert top_iou(a, b, share=0.4) == pytest.approx([1 / 3])
     assert top_iou(a, a) == pytest.approx([1.0])
     flat = np.zeros((1, 1, 5))
-    assert top_iou(flat, flat) == pytest.approx([1.0])  # ties broken the same way in both maps
+    assert np.isnan(top_iou(flat, flat)).all()  # two all-zero maps have no top region: undefined, not 1
+    ties = np.array([[[1.0, 1.0, 0.0, 0.0, 0.0]]])
+    assert top_iou(ties, ties, share=0.2) == pytest.approx([1.0])  # ties broken the same way in both maps
+
+
+def test_alignment_rows_leave_out_and_count_constant_maps() -> None:
+    from libkd_bench.metrics.bootstrap import BootstrapConfig
+    from libkd_bench.scoring.attention import alignment_rows
+
+    rng = np.random.default_rng(3)
+    own = rng.random((40, 4, 4))
+    teacher = own.copy()
+    own[:5] = 0.0  # five all-zero maps
+    found = alignment_rows({"gradcam": own}, None, {"gradcam": teacher}, None, BootstrapConfig())
+    rows = {row.metric: row for row in found}
+    assert rows["agreement_spearman_undefined"].value == 5
+    assert rows["agreement_spearman"].value == pytest.approx(1.0)  # the 35 defined images agree perfectly
+    assert rows["agreement_spearman"].n == 35
 
 
 def test_mask_energy_and_pointing_game_known_answers() -> None:

@@ -309,7 +309,7 @@ def test_update_baseline_rewrites_it_atomically(
     assert run_cli(check(base_csv, current, tmp_path), capsys)[0] == 1
     code, out, _ = run_cli(check(base_csv, current, tmp_path, "--update-baseline"), capsys)
     assert code == 0
-    assert f"baseline {base_csv} updated: 149 rows, 4 model run(s)" in out
+    assert f"baseline {base_csv} updated: 170 rows, 4 model run(s)" in out
     assert base_csv.read_text() == format_long_csv(current)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []
     assert run_cli(check(base_csv, current, tmp_path), capsys)[0] == 0

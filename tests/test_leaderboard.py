@@ -120,7 +120,8 @@ def test_long_csv_has_one_row_per_metric_row_with_fixed_columns() -> None:
     records = all_records()
     frame = long_frame(records)
     assert tuple(frame.columns) == LONG_COLUMNS
-    assert len(frame) == sum(len(r.metrics) for r in records)
+    gap_cells = sum(row.metric == "teacher_baseline_gap_p" for r in records for row in r.metrics)
+    assert len(frame) == sum(len(r.metrics) for r in records) + 2 * gap_cells  # + Holm p and identified per cell
     whole = frame[(frame.model == "resnet56") & (frame.set == "superpixel") & (frame.metric == "bias_ratio")]
     assert whole.severity.isna().tolist() == [True, False, False, False]  # whole set first, then levels 1..3
     assert whole.severity.dropna().tolist() == [1, 2, 3]
@@ -252,12 +253,53 @@ def test_not_significant_differences_are_marked() -> None:
     assert "† / ‡" not in section(markdown, "folder-bbbb2222")  # no comparisons there: no footnote
 
 
-def test_bias_transfer_table_and_unidentified_mark() -> None:
-    row = table_row(leaderboard_markdown(all_records()), "npz-aaaa1111", "vit-kd", header="Student")
-    assert row["Texture"] == "0.25 [0.23, 0.27]"
-    assert row["Shape"] == "not identified (gap 0.01 [-0.01, 0.03])"
-    assert row[SUPERPIXEL_HEADER] == "1.40 [1.38, 1.42]"
-    assert "41" not in row["Shape"]
+def set_row(markdown: str, model: str, set_name: str, header: str) -> dict[str, str]:
+    """Header -> cell of the (student, set) row of the first table whose first column is ``header``."""
+    lines = [line for line in section(markdown, "npz-aaaa1111").splitlines() if line.startswith("|")]
+    start = next(i for i, line in enumerate(lines) if line.strip("|").split("|")[0].strip() == header)
+    header_cells = [cell.strip() for cell in lines[start].strip("|").split("|")]
+    for line in lines[start + 2 :]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if cells[:2] == [model, set_name]:
+            return dict(zip(header_cells, cells, strict=True))
+    raise AssertionError(f"no row for {model} on {set_name}")
+
+
+def test_bias_transfer_table_holm_identification_and_recipe_control() -> None:
+    markdown = leaderboard_markdown(all_records())
+    texture = set_row(markdown, "vit-kd", "texture", "Student")
+    assert texture["Transfer (Fieller 95%)"] == "0.25 [0.23, 0.27]"
+    assert texture["p (Holm)"] == "0.003"  # 0.001 x 3 hypotheses
+    assert texture["Recipe control transfer"] == "0.10 [0.08, 0.12]"
+    assert texture["Transfer beyond recipe"] == "0.15 [0.13, 0.17]"
+    assert texture["Raw-ratio transfer"] == "0.30 [0.28, 0.32]"
+    shape = set_row(markdown, "vit-kd", "shape", "Student")
+    assert shape["Transfer (Fieller 95%)"] == "not identified (gap not significant after Holm)"
+    assert shape["Transfer beyond recipe"] == "-"
+    assert "41" not in "".join(shape.values())  # an unbounded ratio is never shown as a number
+    superpixel = set_row(markdown, "vit-kd", "superpixel", "Student")
+    assert superpixel["p (Holm)"] == "0.04"  # 0.02 x 2, still under 0.05
+    assert superpixel["Transfer (Fieller 95%)"] == "1.40 [1.38, 1.42]"
+    assert superpixel["Recipe control transfer"] == "unbounded: outside (-0.40, 0.20)"
+    assert superpixel["Transfer beyond recipe"] == "unbounded: whole line"
+    assert "Recipe control (vit-recipe)" in markdown
+
+
+def test_fidelity_table_shows_agreement_bounds_kl_and_the_least_agreeing_class() -> None:
+    markdown = leaderboard_markdown(all_records()).split("Fidelity to the teacher.", 1)[1]
+    line = next(line for line in markdown.splitlines() if line.startswith("| vit-kd"))
+    cells = [cell.strip() for cell in line.strip("|").split("|")]
+    expected = ["vit-kd", "clean", "0.85 [0.83, 0.87]", "0.70 - 0.95", "0.31 [0.29, 0.33]", "cat 0.62 [0.60, 0.64]"]
+    assert cells == expected
+
+
+def test_long_csv_carries_holm_p_and_identification() -> None:
+    frame = long_frame(all_records())
+    student_rows = frame[frame.model == "vit-kd"].set_index(["set", "metric"])["value"]
+    assert student_rows["texture", "teacher_baseline_gap_p_holm"] == pytest.approx(0.003)
+    assert student_rows["texture", "transfer_identified"] == 1.0
+    assert student_rows["shape", "transfer_identified"] == 0.0
+    assert student_rows["superpixel", "transfer_identified"] == 1.0
 
 
 def test_format_interval_and_significance_known_answers() -> None:
@@ -326,7 +368,8 @@ def test_records_rewritten_while_the_leaderboard_reads_are_read_whole(tmp_path: 
             records, skipped = read_records(results)
             assert skipped == []
             assert {"resnet56", "vit-kd"} <= {r.model for r in records}
-            assert len(long_frame(records)) == sum(len(r.metrics) for r in records)
+            cells = sum(row.metric == "teacher_baseline_gap_p" for r in records for row in r.metrics)
+            assert len(long_frame(records)) == sum(len(r.metrics) for r in records) + 2 * cells
     finally:
         stop.set()
         writer.join()

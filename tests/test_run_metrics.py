@@ -135,30 +135,41 @@ def test_teacher_comparison_rows_match_the_metric_functions(pool: BootstrapPool)
     assert {row.metric for row in baseline_rows.values()} == {"bias_ratio_diff_baseline"}
 
 
+def corrected_ratio(run: dict[str, SetOutcome], name: str) -> float:
+    """(acc - chance) / (clean - clean chance) by hand, chance = predicted share x label share, mean over levels."""
+    outcome, clean = run[name], run["clean"]
+    chance = np.mean([metrics.chance_rate(level, outcome.labels, 10) for level in outcome.predicted])
+    clean_chance = metrics.chance_rate(clean.predicted[0], clean.labels, 10)
+    return (outcome.correct.mean() - chance) / (clean.correct.mean() - clean_chance)
+
+
 def test_bias_transfer_value_and_interval_rules(pool: BootstrapPool) -> None:
     student, teacher, baseline = reference_run(40, 0.5), reference_run(20, 0.7), reference_run(30, 0.3)
     rows = rows_by_key(transfer_metrics(student, teacher, baseline, pool))
+    s, t, b = (corrected_ratio(run, "scramble") for run in (student, teacher, baseline))
     row = rows["scramble", None, "bias_transfer"]
-    assert row.value == pytest.approx((0.5 - 0.3) / (0.7 - 0.3))
-    assert row.ci_low is not None
-    assert row.ci_low <= row.value <= row.ci_high
+    assert row.value == pytest.approx((s - b) / (t - b))
+    assert row.ci_low <= row.value <= row.ci_high  # Fieller: bounded, the gap is far from 0
+    assert rows["scramble", None, "bias_transfer_raw"].value == pytest.approx((0.5 - 0.3) / (0.7 - 0.3))
     assert all(r.severity is None for r in rows.values())
-    assert ("clean", None, "bias_transfer") not in rows
+    assert not any(key[0] == "clean" for key in rows)
     gap = rows["scramble", None, "teacher_baseline_gap"]
-    assert gap.value == pytest.approx((0.7 - 0.3) / 0.8)  # ratios: accuracies over clean accuracy 0.8
-    # teacher and baseline differ by one image on scramble: the gap's interval contains 0 -> not identified:
-    # the gap row stays, no transfer value is written (it would divide noise by noise)
+    assert gap.value == pytest.approx(t - b)
+    assert rows["scramble", None, "teacher_baseline_gap_p"].value < 1e-6
+    assert rows["scramble", None, "teacher_baseline_gap_raw"].value == pytest.approx((0.7 - 0.3) / 0.8)
+    # teacher and baseline differ by one image on scramble: the gap is noise, so the transfer's Fieller set is
+    # not an interval and no bounded bias_transfer row is written (it would divide noise by noise)
     close = reference_run(30, 0.3)
     flipped = close["scramble"].correct.copy()
     flipped[0, np.flatnonzero(~flipped[0])[0]] = True
     close["scramble"] = outcome("scramble", flipped, ("grid=2", "grid=4", "grid=8"))
     rows = rows_by_key(transfer_metrics(student, close, baseline, pool))
     assert ("scramble", None, "bias_transfer") not in rows
-    gap = rows["scramble", None, "teacher_baseline_gap"]
-    assert gap.ci_low <= 0.0 <= gap.ci_high
-    # identical teacher and baseline: gap 0, no transfer
+    assert {"bias_transfer_unbounded", "bias_transfer_exclusive"} & {key[2] for key in rows if key[0] == "scramble"}
+    assert rows["scramble", None, "teacher_baseline_gap_p"].value > 0.05
+    # identical teacher and baseline: gap 0, no transfer row of any kind
     rows = rows_by_key(transfer_metrics(student, baseline, baseline, pool))
-    assert ("scramble", None, "bias_transfer") not in rows
+    assert not any(key[2].startswith("bias_transfer") and key[2] != "bias_transfer_raw" for key in rows)
     assert rows["scramble", None, "teacher_baseline_gap"].value == 0.0
 
 

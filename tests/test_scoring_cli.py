@@ -204,6 +204,8 @@ def test_score_and_rescore_errors_are_one_line(
         ([*base, *store, "--adv-eps", "300"], "outside"),
         ([*base, *store, "--bootstrap-resamples", "10"], "at least 1000"),
         ([*base, *store, "--teacher", "nobody"], "teacher run"),
+        ([*base, *store, "--recipe-control", "nobody"], "recipe-control run"),
+        ([*base, *store, "--seed-of", " "], "--seed-of must not be empty"),
         ([*base, *store, "--baseline", str(tmp_path / "missing.json")], "does not exist"),
         ([*base, *store], str(bad_checkpoint)),
         (["rescore", "nobody@npz-0", "--results", str(tmp_path)], "run"),

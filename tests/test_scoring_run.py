@@ -170,3 +170,44 @@ def test_teacher_and_baseline_comparisons(store_dir: Path, tmp_path: Path) -> No
         resolve_run("tiny1", tmp_path, "npz-0000000000000000", Role.TEACHER)
     with pytest.raises(BenchError, match="teacher run 'tiny9'"):
         resolve_run("tiny9", tmp_path, source, Role.TEACHER)
+
+
+@pytest.mark.slow
+def test_recipe_control_fidelity_and_seed_groups_end_to_end(store_dir: Path, tmp_path: Path) -> None:
+    references = [score(store_dir, tmp_path, seed=seed) for seed in (1, 2, 4)]
+    for record in references:
+        write_record(tmp_path, record)
+    teacher, baseline, control = (record.run_id for record in references)
+    source = references[0].source_id
+    students = []
+    for seed in (3, 5):  # two training seeds of one distilled model
+        kd = KdContext(
+            teacher=resolve_run(teacher, tmp_path, source, Role.TEACHER),
+            baseline=resolve_run(baseline, tmp_path, source, Role.BASELINE),
+            recipe_control=resolve_run(control, tmp_path, source, Role.RECIPE_CONTROL),
+            seed_of="tiny-kd",
+        )
+        students.append(score(store_dir, tmp_path, seed=seed, kd=kd))
+        write_record(tmp_path, students[-1])
+    student = students[0]
+    assert student.kd["recipe_control"] == control
+    assert student.kd["seed_of"] == "tiny-kd"
+    for set_name in ("clean", "scramble", "patch-noise"):  # fidelity on every stored set, none on attacks
+        agreement = value(student, set_name, "top1_agreement")
+        low, high = value(student, set_name, "top1_agreement_min"), value(student, set_name, "top1_agreement_max")
+        assert low <= agreement <= high
+        assert value(student, set_name, "kl_teacher_student") >= 0.0
+    assert student.metric("adv-pgd", "top1_agreement") is None
+    assert main(["rescore", student.run_id, "--results", str(tmp_path), "--json"]) == 0
+    rescored = read_record(tmp_path / "runs" / f"{student.run_id}.json")
+    assert rescored.metrics == student.metrics  # the recipe control is found again from the record
+    out = tmp_path / "board"
+    assert main(["leaderboard", "--results", str(tmp_path), "--out", str(out)]) == 0
+    markdown = (out / "leaderboard.md").read_text(encoding="utf-8")
+    assert "tiny-kd (" in markdown
+    assert "mean of 2 seeds" in markdown
+    assert "| tiny3 (" not in markdown  # the seeds are shown pooled, once
+    csv_text = (out / "leaderboard.csv").read_text(encoding="utf-8")
+    assert "tiny-kd,npz-" in csv_text
+    assert ",accuracy_seed_sd," in csv_text
+    assert "tiny3,npz-" in csv_text  # each seed's own rows stay in the long CSV

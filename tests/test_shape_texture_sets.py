@@ -12,11 +12,12 @@ from scene_sets import build, object_scenes, split_of
 
 from libkd_bench.core.errors import BenchError
 from libkd_bench.datasets_gen.build import plan_sets
-from libkd_bench.datasets_gen.generators.cue_conflict import conflict_partners
+from libkd_bench.datasets_gen.generators.cue_conflict import CueConflictConfig, conflict_partners, lift_fills
 from libkd_bench.datasets_gen.generators.shape import FRAME_MARGIN, SilhouetteConfig, edge_density, silhouettes
 from libkd_bench.datasets_gen.segmentation.framing import frame_masks, framing_transforms
 from libkd_bench.datasets_gen.segmentation.masks import grow
 from libkd_bench.datasets_gen.store import SetStore
+from libkd_bench.datasets_gen.visibility import figure_ground_contrast, fill_luminance
 
 OUR_SETS = ["segmentation", "shape", "shape-edges", "texture", "texture-overlay", "cue-conflict"]
 
@@ -64,6 +65,8 @@ def test_gate_keeps_stable_masks_of_a_plausible_size(scene_store: SetStore) -> N
     params = seg.manifest.parameters
     expected = (agreement >= params["gate_min_agreement"]) & (area >= params["gate_min_area"])
     expected &= (area <= params["gate_max_area"]) & (np.asarray(seg.arrays["mask_source"]) == 0)
+    expected &= np.asarray(seg.arrays["mask_edge_contact"]) < params["gate_max_edge_contact"]
+    expected &= np.asarray(seg.arrays["mask_box_fill"]) < params["gate_max_box_fill"]
     np.testing.assert_array_equal(kept, expected)
 
 
@@ -130,7 +133,8 @@ def test_cue_conflict_fills_framed_silhouette_i_with_texture_j(scene_store: SetS
     )
     labels = np.asarray(scene_store.load("clean").labels)
     rows = np.searchsorted(kept, donors)
-    np.testing.assert_array_equal(conflict.images[0], np.where(framed(scene_store)[..., None], texture[rows], 0))
+    fills = lift_fills(texture[rows], CueConflictConfig().paper, CueConflictConfig().floor)
+    np.testing.assert_array_equal(conflict.images[0], np.where(framed(scene_store)[..., None], fills, 0))
     np.testing.assert_array_equal(conflict.labels, shape_label)
     np.testing.assert_array_equal(shape_label, labels[kept])
     np.testing.assert_array_equal(texture_label, labels[donors])
@@ -150,6 +154,24 @@ def test_pairs_are_balanced_over_ordered_class_pairs(per_class: int, classes: in
     lent = np.bincount(partners, minlength=len(labels))
     for c in range(classes):  # every image lends its texture about equally often
         assert np.ptp(lent[labels == c]) <= 1
+
+
+def test_cue_conflict_records_visibility_per_image_and_per_texture_class(scene_store: SetStore) -> None:
+    conflict = scene_store.load("cue-conflict")
+    images, masks = conflict.images[0], framed(scene_store)
+    contrast = np.asarray(conflict.arrays["figure_ground_contrast"])
+    np.testing.assert_array_equal(contrast, figure_ground_contrast(images, masks))
+    np.testing.assert_array_equal(conflict.arrays["fill_luminance"], fill_luminance(images, masks))
+    assert contrast.min() >= CueConflictConfig().floor / 255 - 1e-6  # every figure pixel is lifted off the paper
+    summary = conflict.manifest.summary["by_texture_class"]
+    texture_label = np.asarray(conflict.arrays["texture_label"])
+    assert summary["all"]["n"] == len(images)
+    for c, row in summary["per_class"].items():
+        assert row["n"] == int((texture_label == int(c)).sum())
+        assert row["invisible_share"] == 0.0
+        assert row["fill_luminance_mean"] == pytest.approx(
+            float(conflict.arrays["fill_luminance"][texture_label == int(c)].mean()), abs=1e-4
+        )
 
 
 def test_pairing_is_a_function_of_the_seed() -> None:

@@ -53,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
     from libkd_bench.reports.leaderboard import format_long_csv, long_frame
     from libkd_bench.reports.markdown import leaderboard_markdown
     from libkd_bench.reports.plots import leaderboard_plots, png_bytes
+    from libkd_bench.scoring.seed_pooling import pooled_seed_records
 
     records = load_records(args.results)
+    records += pooled_seed_records(records, args.results)  # one row per model scored with several seeds
     out = ensure_writable_dir(args.out or args.results / "leaderboard")
     csv_text = format_long_csv(long_frame(records))
     plots = leaderboard_plots(records) + attention_panels(records, args.results)

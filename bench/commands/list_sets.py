@@ -34,4 +34,8 @@ def run(args: argparse.Namespace) -> int:
     for root in sorted({entry.backend_of for entry in entries if entry.backend_of}):
         group = ", ".join([root, *(entry.name for entry in entries if entry.backend_of == root)])
         print(f"(={root}): uses the backend of set {root}; choosing one for any of {group} chooses it for all")
+    external = [entry for entry in entries if entry.external is not None]
+    for licence, citation in dict.fromkeys((e.external.licence, e.external.citation) for e in external):
+        names = ", ".join(e.name for e in external if (e.external.licence, e.external.citation) == (licence, citation))
+        print(f"external ({names}): not made from the clean split, ratios unpaired; licence {licence}; cite {citation}")
     return 0

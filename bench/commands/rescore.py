@@ -63,7 +63,14 @@ def kd_context(record: RunRecord, results: Path) -> KdContext:
         name = record.kd.get(role.value)
         return resolve_run(str(name), results, record.source_id, role) if name else None
 
-    return KdContext(reference(Role.TEACHER), reference(Role.BASELINE), record.kd.get("method"))
+    control = record.kd.get("recipe_control")
+    return KdContext(
+        reference(Role.TEACHER),
+        reference(Role.BASELINE),
+        record.kd.get("method"),
+        recipe_control=resolve_run(str(control), results, record.source_id, Role.RECIPE_CONTROL) if control else None,
+        seed_of=record.kd.get("seed_of"),
+    )
 
 
 def bootstrap_config(record: RunRecord, args: argparse.Namespace) -> BootstrapConfig:

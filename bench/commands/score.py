@@ -53,7 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ensemble logits: mean of the members' logits (default) or log of their mean probabilities",
     )
     parser.add_argument("--sets-dir", type=Path, help="set store (default: $LIBKD_BENCH_SETS or ./sets)")
-    parser.add_argument("--sets", help="comma-separated sets to score besides clean (default: every set in the store)")
+    parser.add_argument(
+        "--sets",
+        help="comma-separated sets or families (e.g. cifar10g, corruptions) to score besides clean "
+        "(default: every set in the store)",
+    )
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory (default ./results)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
     parser.add_argument("--batch-size", type=int, help="images per forward pass (default 128 on CPU, 1024 on CUDA)")
@@ -61,6 +65,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", help="teacher run: run id, model name in RESULTS, or record path")
     parser.add_argument("--baseline", help="baseline run (same architecture as the student, trained without KD)")
     parser.add_argument("--kd-method", help="free text describing the distillation method, kept in the record")
+    parser.add_argument(
+        "--recipe-control",
+        metavar="RUN",
+        help="run of the student's architecture trained with the teacher's data and recipe, without KD: adds "
+        "transfer_beyond_recipe (needs --teacher and --baseline)",
+    )
+    parser.add_argument(
+        "--seed-of",
+        metavar="NAME",
+        help="this checkpoint is one training seed of model NAME: the leaderboard pools such runs into one row",
+    )
     parser.add_argument("--adv", default="fgsm,pgd", help="attacks: fgsm,pgd,autoattack or none (default fgsm,pgd)")
     parser.add_argument("--adv-eps", default="1,2,4,8", help="L-inf eps levels in 1/255 units (default 1,2,4,8)")
     parser.add_argument("--adv-n", type=int, default=500, help="size of the attacked clean subset (default 500)")
@@ -148,6 +163,12 @@ def run(args: argparse.Namespace) -> int:
         teacher=resolve_run(args.teacher, results, sets.source_id, Role.TEACHER) if args.teacher else None,
         baseline=resolve_run(args.baseline, results, sets.source_id, Role.BASELINE) if args.baseline else None,
         method=args.kd_method,
+        recipe_control=(
+            resolve_run(args.recipe_control, results, sets.source_id, Role.RECIPE_CONTROL)
+            if args.recipe_control
+            else None
+        ),
+        seed_of=args.seed_of,
     )
     kd.preload()
     if options.attention is not None:

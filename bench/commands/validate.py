@@ -1,11 +1,13 @@
-"""Check that a set store measures what it claims: score the control models and print their known answers.
+"""Check that a set store measures what it claims, and that the checks themselves can fail.
 
-The controls (zoo:control-colour, zoo:control-bagnet, zoo:control-shape) have biases fixed by construction, and
-the zoo's CIFAR ResNet-20 and -56 are the reference for the relative checks. Each is scored on the store like
-any checkpoint (records and logits go to --results, so a second run is instant), then every known answer is
-judged: expected value or direction, the measured value with its 95% interval, pass or fail. Exit 0 when
-every check passes, 1 when one fails, 2 for bad input. Run it after building sets with another backend
-(`--backend shape=fcn`, `texture=gatys`) or other `--param` values to learn whether those sets are valid.
+Three kinds of evidence are judged, each on its 95 % interval: known answers of control models whose bias is
+fixed by construction (a colour histogram, a bag of local features, a shape-only net) and of the zoo's CIFAR
+ResNets; probes trained on the sets themselves (nuisance geometry of silhouettes, fill luminance of cue-conflict
+images, scene colours in textures); a known answer for every default set. ``--mutants`` then builds broken
+variants of the store's own sets in a temporary folder (never in the store), each from the set's own generator
+with one part changed, runs every check on each and prints which checks caught it. Exit 0 when every check
+passes and every mutant is caught, 1 otherwise, 2 for bad input (a missing set, a store too small for its checks
+to decide, a missing model). Predictions are cached under --results, so a second run is fast.
 The ResNets come from the zoo like every zoo model: offline, point LIBKD_BENCH_ZOO_DIR at their files.
 """
 
@@ -13,100 +15,142 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from libkd_bench.reports.validity import Judgement
+    from libkd_bench.validation.judging import Judgement
+    from libkd_bench.validation.session import MutantResult
 
 NAME = "validate"
-HELP = "score the control models on a set store and check their known answers"
+HELP = "check a set store with control models and probes; --mutants: check that broken sets are caught"
 RESULTS_SUBDIR = "_validation"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sets-dir", type=Path, help="set store (default: $LIBKD_BENCH_SETS or ./sets)")
     parser.add_argument(
-        "--results", type=Path, help=f"where the controls' records and logits go (default: SETS_DIR/{RESULTS_SUBDIR})"
+        "--results", type=Path, help=f"where the logits cache goes (default: SETS_DIR/{RESULTS_SUBDIR})"
+    )
+    parser.add_argument(
+        "--mutants",
+        nargs="?",
+        const="all",
+        metavar="NAMES",
+        help="also build broken variants of the sets (all, or comma-separated names) and report which checks "
+        "catch each",
     )
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
     parser.add_argument("--batch-size", type=int, help="images per forward pass")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    parser.add_argument("--json", action="store_true", help="print the judgements as JSON instead of the table")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress lines")
+    parser.add_argument("--json", action="store_true", help="print the judgements as JSON instead of tables")
 
 
 def run(args: argparse.Namespace) -> int:
     from libkd_bench.commands.generate_sets import default_sets_dir
     from libkd_bench.core.atomic_io import ensure_writable_dir
     from libkd_bench.core.torch_runtime import resolve_device
-    from libkd_bench.metrics.bootstrap import BootstrapConfig
-    from libkd_bench.models.loading import load_model
-    from libkd_bench.records.run_record import write_record
-    from libkd_bench.reports.validity import VALIDATION_MODELS, judge_all, passed
-    from libkd_bench.scoring.adversarial_settings import AdversarialConfig
+    from libkd_bench.datasets_gen.mutants import select_mutants
+    from libkd_bench.datasets_gen.store import SetStore
+    from libkd_bench.reports.validity import VALIDATION_MODELS
     from libkd_bench.scoring.forward import EngineConfig
-    from libkd_bench.scoring.reference_runs import KdContext
-    from libkd_bench.scoring.run import ScoreOptions, score_model
     from libkd_bench.scoring.sets import load_scoring_sets
+    from libkd_bench.validation.evidence import ModelPool
+    from libkd_bench.validation.session import Validation, all_checks, require_sample, require_sets
 
     sets_dir = Path(args.sets_dir or default_sets_dir())
-    sets = load_scoring_sets(sets_dir, None)
-    results = ensure_writable_dir(args.results or sets_dir / RESULTS_SUBDIR)
+    mutants = select_mutants(args.mutants) if args.mutants else []
+    load_scoring_sets(sets_dir, None)  # every set verified against its hashes and its clean split, once
+    real = SetStore(sets_dir)
+    checks = all_checks(real.names())
+    require_sets(real, checks)
     device = resolve_device(args.device)
-    options = ScoreOptions(
-        engine=EngineConfig(str(device), args.batch_size),
-        adversarial=AdversarialConfig(attacks=()),
-        bootstrap=BootstrapConfig(),
-        progress=not args.no_progress,
-    )
-    records = {}
-    for name in VALIDATION_MODELS:
-        loaded = load_model(f"zoo:{name}", device=str(device))
-        record = score_model(loaded, name, sets, results, options, KdContext())
-        write_record(results, record)
-        records[name] = record
-    judgements = judge_all(records)
+    pool = ModelPool(list(VALIDATION_MODELS), str(device))  # every model located before any work
+    require_sample(real, checks)
+    results = ensure_writable_dir(args.results or sets_dir / RESULTS_SUBDIR)
+
+    def progress(model: str, set_name: str) -> None:
+        if not args.no_progress:
+            print(f"validate: {model} on {set_name}", file=sys.stderr, flush=True)
+
+    validation = Validation(real, results, pool, EngineConfig(str(device), args.batch_size), progress=progress)
+    judgements = validation.judge_real()
+    mutant_results = validation.judge_mutants(mutants) if mutants else []
     if args.json:
-        print(json.dumps([judgement_json(j) for j in judgements], indent=2))
+        payload = {
+            "judgements": [judgement_json(j) for j in judgements],
+            "mutants": [mutant_json(m) for m in mutant_results],
+        }
+        print(json.dumps(payload, indent=2))
     else:
         print(format_judgements(judgements, sets_dir))
-    return 0 if passed(judgements) else 1
+        if mutants:
+            print()
+            print(format_mutants(mutant_results))
+    ok = all(j.passed for j in judgements) and all(m.caught for m in mutant_results)
+    return 0 if ok else 1
+
+
+def _interval(judgement: Judgement) -> str:
+    e = judgement.estimate
+    if e is None:
+        return "-"
+    if e.low is None or e.high is None:
+        return f"{e.value:.3f}"
+    return f"{e.value:.3f} [{e.low:.3f}, {e.high:.3f}]"
 
 
 def judgement_json(judgement: Judgement) -> dict[str, object]:
-    check = judgement.check
-    row, reference = judgement.measured, judgement.reference
+    check, e = judgement.check, judgement.estimate
     return {
-        "model": check.model,
-        "set": check.set,
-        "severity": check.severity,
-        "metric": check.metric,
+        "check": check.name,
+        "sets": list(check.sets),
+        "models": list(check.models),
         "expected": check.expected,
         "why": check.why,
         "verdict": judgement.verdict.value,
-        "value": None if row is None else row.value,
-        "ci": None if row is None else [row.ci_low, row.ci_high],
-        "n": None if row is None else row.n,
-        "versus": check.versus,
-        "versus_value": None if reference is None else reference.value,
-        "versus_ci": None if reference is None else [reference.ci_low, reference.ci_high],
+        "value": None if e is None else e.value,
+        "ci": None if e is None else [e.low, e.high],
+        "n": None if e is None else e.n,
+        "detail": judgement.detail,
+    }
+
+
+def mutant_json(result: MutantResult) -> dict[str, object]:
+    return {
+        "mutant": result.mutant.name,
+        "set": result.mutant.set,
+        "description": result.mutant.description,
+        "caught": result.caught,
+        "caught_by": [j.check.name for j in result.caught_by],
+        "failing_on_the_real_store_too": [j.check.name for j in result.failing_anyway],
     }
 
 
 def format_judgements(judgements: list[Judgement], sets_dir: Path) -> str:
     from tabulate import tabulate
 
-    from libkd_bench.records.run_record import format_row
+    rows = [(j.check.name, j.check.expected, _interval(j), j.detail, j.verdict.value) for j in judgements]
+    table = tabulate(rows, headers=("check", "expected", "measured [95% CI]", "detail", "verdict"))
+    failed = sum(1 for j in judgements if not j.passed)
+    return f"checks on {sets_dir}\n{table}\n{len(judgements) - failed} passed, {failed} failed"
 
-    rows = []
-    for j in judgements:
-        check = j.check
-        where = check.set if check.severity is None else f"{check.set} (level {check.severity})"
-        expected = check.expected + (f" {format_row(j.reference, digits=3)}" if check.versus else "")
-        rows.append(
-            (check.model, where, check.metric, expected, format_row(j.measured, digits=3), j.verdict.value, check.why)
+
+def format_mutants(results: list[MutantResult]) -> str:
+    from tabulate import tabulate
+
+    rows = [
+        (
+            r.mutant.name,
+            r.mutant.set,
+            r.mutant.description,
+            len(r.caught_by),
+            "; ".join(j.check.name for j in r.caught_by) or "NOTHING (escaped)",
         )
-    table = tabulate(rows, headers=("model", "set", "metric", "expected", "measured [95% CI]", "verdict", "why"))
-    failed = sum(1 for j in judgements if j.verdict.value != "pass")
-    summary = f"{len(judgements) - failed} passed, {failed} failed" if failed else f"{len(judgements)} passed, 0 failed"
-    return f"known answers on {sets_dir}\n{table}\n{summary}"
+        for r in results
+    ]
+    table = tabulate(rows, headers=("mutant", "set", "broken construction", "caught", "caught by"))
+    escaped = sum(1 for r in results if not r.caught)
+    note = "a mutant counts as caught only by checks that pass on the real store"
+    return f"mutants ({note})\n{table}\n{len(results) - escaped} caught, {escaped} escaped"

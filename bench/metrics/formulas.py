@@ -22,6 +22,33 @@ def predictions(logits: np.ndarray) -> np.ndarray:
     return np.asarray(logits).argmax(axis=-1).astype(np.int64, copy=False)
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """float32 log-probabilities over the last axis, computed in float64 so large logits do not overflow."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return (shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))).astype(np.float32)
+
+
+def kl_divergence_from_log_probs(reference: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Per-image KL(reference || other) in nats over the last (class) axis, float64, >= 0.
+
+    With reference = teacher and other = student this is the quantity KD minimises (Hinton et al. 2015) and the
+    fidelity measure of Stanton et al. (2021): 0 when the student reproduces the teacher's whole distribution.
+    """
+    reference, other = np.asarray(reference, dtype=np.float64), np.asarray(other, dtype=np.float64)
+    return np.maximum((np.exp(reference) * (reference - other)).sum(axis=-1), 0.0)
+
+
+def agreement_bounds(teacher_accuracy: float, student_accuracy: float) -> tuple[float, float]:
+    """Arithmetic bounds on top-1 agreement implied by two accuracies alone: max(0, aT + aS - 1) and 1 - |aT - aS|.
+
+    Both right means agreeing, and where exactly one is right they disagree; so agreement lies between the
+    least possible overlap of correct answers and one minus the least possible share of one-sided errors. An
+    agreement near its lower bound says the student shares little beyond what its accuracy forces.
+    """
+    return max(0.0, teacher_accuracy + student_accuracy - 1.0), 1.0 - abs(teacher_accuracy - student_accuracy)
+
+
 def correctness(predicted: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Boolean per-image correctness; ``labels`` broadcasts over leading (severity) axes of ``predicted``."""
     return np.asarray(predicted) == np.asarray(labels)
@@ -48,17 +75,49 @@ def bias_ratio(set_accuracy: float, clean_accuracy: float) -> float | None:
     return _finite_or_none(ratio_from_accuracies(set_accuracy, clean_accuracy))
 
 
+def chance_rate_from_shares(predicted_shares: np.ndarray, label_shares: np.ndarray) -> np.ndarray:
+    """Chance accuracy of a run on a set: sum over classes of predicted share x label share (last axis).
+
+    This is the accuracy of a predictor that ignores the image but answers with the run's own class frequencies,
+    measured against the set's actual label frequencies (the expected agreement of Cohen's kappa). It is the
+    one definition of "chance" behind every chance-corrected metric: a model collapsed onto one class scores
+    exactly that class's label share, whichever class it is, and a gated set whose classes are not balanced
+    gets its own chance instead of 1/K. Works elementwise on (..., K) arrays, e.g. resampled shares (B, K).
+    """
+    return (np.asarray(predicted_shares, dtype=np.float64) * np.asarray(label_shares, dtype=np.float64)).sum(axis=-1)
+
+
+def chance_rate(predicted: np.ndarray, labels: np.ndarray, num_classes: int) -> float:
+    """:func:`chance_rate_from_shares` of per-image predictions and labels, in [0, 1]."""
+    shares = predicted_class_shares(predicted, num_classes), predicted_class_shares(labels, num_classes)
+    return float(chance_rate_from_shares(*shares))
+
+
+def chance_corrected_ratio_from_rates(
+    accuracy: np.ndarray | float,
+    chance: np.ndarray | float,
+    clean_accuracy: np.ndarray | float,
+    clean_chance: np.ndarray | float,
+) -> np.ndarray:
+    """Elementwise (acc - chance) / (clean - clean chance): the share of the above-chance accuracy that survives.
+
+    A raw ratio has a floor of chance / clean: a model that guesses on a set still keeps it, so weaker models
+    look as if they kept more. Corrected, a guesser (or a model collapsed onto one class) reads 0 whatever its
+    clean accuracy. Each chance comes from :func:`chance_rate_from_shares` of the run on that set. NaN where
+    clean accuracy is at chance (nothing above chance to keep).
+    """
+    accuracy, chance = np.asarray(accuracy, dtype=np.float64), np.asarray(chance, dtype=np.float64)
+    clean_accuracy = np.asarray(clean_accuracy, dtype=np.float64)
+    return ratio_from_accuracies(accuracy - chance, clean_accuracy - np.asarray(clean_chance, dtype=np.float64))
+
+
 def chance_corrected_ratio_from_accuracies(
     numerator: np.ndarray | float, denominator: np.ndarray | float, num_classes: int
 ) -> np.ndarray:
-    """Elementwise (acc - 1/K) / (clean - 1/K): the share of the above-chance accuracy that survives.
-
-    A raw ratio has a floor of (1/K) / clean: a model that guesses on a set still keeps 0.1/clean of its
-    accuracy, so weaker models look as if they kept more. Corrected, guessing reads 0 whatever the clean
-    accuracy. NaN where clean accuracy is at chance (nothing above chance to keep).
-    """
+    """(acc - 1/K) / (clean - 1/K): :func:`chance_corrected_ratio_from_rates` when predictions and labels are
+    both spread evenly over the K classes (chance 1/K); the records use the run's actual chance instead."""
     chance = 1.0 / num_classes
-    return ratio_from_accuracies(np.asarray(numerator, dtype=np.float64) - chance, np.asarray(denominator) - chance)
+    return chance_corrected_ratio_from_rates(numerator, chance, denominator, chance)
 
 
 def chance_corrected_shape_bias_from_rates(
@@ -106,8 +165,8 @@ def chance_corrected_shape_bias(
     value = chance_corrected_shape_bias_from_rates(
         (predicted == shape_labels).mean(),
         (predicted == texture_labels).mean(),
-        shares[0] @ shares[1],
-        shares[0] @ shares[2],
+        chance_rate_from_shares(shares[0], shares[1]),
+        chance_rate_from_shares(shares[0], shares[2]),
     )
     return _finite_or_none(value)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from libkd_bench.metrics.formulas import correctness, predictions
+from libkd_bench.metrics.formulas import correctness, log_softmax, predictions
 
 CLEAN = "clean"
 CUE_CONFLICT = "cue-conflict"
@@ -32,6 +32,10 @@ class SetOutcome:
             runs' outcomes are compared image by image only when their keys match.
         indices: positions of the images in the clean split, for subsets (adversarial); None: every image.
         shape_labels, texture_labels: (N,) cue labels of ``cue-conflict`` images, else None.
+        paired_with_clean: False for an external set (images not drawn from the clean split, e.g. CIFAR-10G):
+            its ratio to clean accuracy is unpaired, and comparisons that need the same images leave it out.
+        log_probs: float32 (S, N, C) log-softmax of the logits, for metrics that need more than the top-1
+            prediction (KL divergence between a teacher and its student); None when built from predictions.
     """
 
     name: str
@@ -43,6 +47,8 @@ class SetOutcome:
     indices: np.ndarray | None = None
     shape_labels: np.ndarray | None = None
     texture_labels: np.ndarray | None = None
+    paired_with_clean: bool = True
+    log_probs: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.predicted.ndim != 2 or self.predicted.shape[1] != self.labels.shape[0]:
@@ -53,15 +59,24 @@ class SetOutcome:
             raise ValueError(f"{self.name}: {self.predicted.shape[0]} slabs but no severity levels")
         if self.indices is not None and self.indices.shape != self.labels.shape:
             raise ValueError(f"{self.name}: {self.indices.shape} indices for {self.labels.shape} labels")
+        if not self.paired_with_clean and self.indices is not None:
+            raise ValueError(f"{self.name}: an unpaired set has no positions in the clean split")
         if (self.shape_labels is None) != (self.texture_labels is None):
             raise ValueError(f"{self.name}: shape and texture labels come together")
+        if self.log_probs is not None and self.log_probs.shape[:2] != self.predicted.shape:
+            raise ValueError(f"{self.name}: log-probs {self.log_probs.shape} for {self.predicted.shape} predictions")
 
     @classmethod
     def from_logits(cls, name: str, logits: np.ndarray, labels: np.ndarray, **fields: object) -> SetOutcome:
         """Outcome from (S, N, C) logits; ``fields`` are the remaining attributes."""
         logits = np.asarray(logits)
         return cls(
-            name, predictions(logits), np.asarray(labels, dtype=np.int64), num_classes=logits.shape[-1], **fields
+            name,
+            predictions(logits),
+            np.asarray(labels, dtype=np.int64),
+            num_classes=logits.shape[-1],
+            log_probs=log_softmax(logits),
+            **fields,
         )
 
     @property

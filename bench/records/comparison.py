@@ -7,12 +7,12 @@
   (the paired-bootstrap ``bias_ratio_diff_teacher`` interval answers that question instead);
 - ``bias_ratio_diff_teacher`` / ``bias_ratio_diff_baseline``: student minus teacher/baseline bias ratio; an
   interval containing 0 means the difference is not significant at 95%;
-- ``teacher_baseline_gap``: teacher minus baseline ratio per set (whole-set rows), always written: it says
-  whether a transfer can be measured at all;
-- ``bias_transfer``: (ratio_student - ratio_baseline) / (ratio_teacher - ratio_baseline) per set (whole-set
-  rows only), written only when the gap's interval excludes 0. Otherwise teacher and baseline are not
-  distinguishable on that set, the ratio divides noise by noise (values like 41 or -12), and the transfer is
-  "not identified": reports show that beside the gap instead of a number.
+- bias transfer on chance-corrected ratios with Fieller intervals, the teacher-baseline gap and its p-value,
+  the recipe control's rows and the raw-ratio figures: see libkd_bench.records.transfer. Whether a transfer
+  is identified (the gap significant after Holm's adjustment across a leaderboard's cells and at least
+  the minimum effect) is decided where all cells are known, libkd_bench.reports.identification;
+- fidelity against the teacher (top-1 agreement with its arithmetic bounds, KL(teacher || student), per
+  set, level and class): see libkd_bench.records.fidelity.
 
 Every interval comes from the same paired resampling of images applied to all runs (see libkd_bench.metrics.bootstrap).
 Only sets whose images are identical in the runs compared (same images key, labels and subset) are used.
@@ -25,8 +25,10 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from libkd_bench.metrics.formulas import bias_transfer_from_ratios, kappa_from_rates, mcnemar_p
+from libkd_bench.metrics.formulas import kappa_from_rates, mcnemar_p
 from libkd_bench.metrics.outcomes import CLEAN, SetOutcome
+from libkd_bench.records import transfer as _transfer
+from libkd_bench.records.fidelity import fidelity_rows
 from libkd_bench.records.run_record import MetricRow
 from libkd_bench.records.summary import WHOLE_SET, BootstrapPool, accuracy_summary, levels_of, metric_row
 
@@ -36,6 +38,7 @@ class Role(str, enum.Enum):
 
     TEACHER = "teacher"
     BASELINE = "baseline"
+    RECIPE_CONTROL = "recipe-control"  # the student's architecture trained with the teacher's data and recipe
 
 
 def same_images(a: SetOutcome, b: SetOutcome) -> bool:
@@ -50,11 +53,16 @@ def same_images(a: SetOutcome, b: SetOutcome) -> bool:
 
 
 def comparable_sets(student: Mapping[str, SetOutcome], *others: Mapping[str, SetOutcome]) -> list[str]:
-    """Student set names (in order) that every other run measured on the same images; [] when clean differs."""
+    """Student set names (in order) that every other run measured on the same images; [] when clean differs.
+
+    External sets (not paired with the clean split) are left out: their ratios rest on other images than clean.
+    """
     if not all(CLEAN in run and same_images(student[CLEAN], run[CLEAN]) for run in (student, *others)):
         return []
     return [
-        name for name, outcome in student.items() if all(name in o and same_images(outcome, o[name]) for o in others)
+        name
+        for name, outcome in student.items()
+        if outcome.paired_with_clean and all(name in o and same_images(outcome, o[name]) for o in others)
     ]
 
 
@@ -68,6 +76,7 @@ def comparison_metrics(
         mine, theirs = student[name], reference[name]
         if role is Role.TEACHER:
             rows.extend(_agreement_rows(mine, theirs, pool))
+            rows.extend(fidelity_rows(mine, theirs, pool))
         if name != CLEAN:
             rows.extend(_ratio_difference_rows(mine, theirs, student[CLEAN], reference[CLEAN], role, pool))
     return [row for row in rows if row is not None]
@@ -78,38 +87,27 @@ def transfer_metrics(
     teacher: Mapping[str, SetOutcome],
     baseline: Mapping[str, SetOutcome],
     pool: BootstrapPool,
+    recipe_control: Mapping[str, SetOutcome] | None = None,
 ) -> list[MetricRow]:
-    """``bias_transfer`` per non-clean set (whole set), from all three runs on the same resamples."""
-    rows = []
-    for name in comparable_sets(student, teacher, baseline):
-        if name == CLEAN:
-            continue
-        ratios = [
-            accuracy_summary(run[name], run[CLEAN], pool).ratio(WHOLE_SET) for run in (student, baseline, teacher)
-        ]
-        (s_point, s_samples), (b_point, b_samples), (t_point, t_samples) = ratios
-        boot, n = pool.get(student[name].n), student[name].n
-        gap = metric_row(
-            student[name], WHOLE_SET, "teacher_baseline_gap", t_point - b_point, t_samples - b_samples, boot, n
-        )
-        if gap is None:
-            continue
-        rows.append(gap)
-        if not transfer_identified(gap):
-            continue
-        point = float(bias_transfer_from_ratios(s_point, b_point, t_point))
-        samples = bias_transfer_from_ratios(s_samples, b_samples, t_samples)
-        row = metric_row(student[name], WHOLE_SET, "bias_transfer", point, samples, boot, n)
-        if row is not None:
-            rows.append(row)
-    return rows
+    """Bias-transfer rows (libkd_bench.records.transfer) on the sets all runs measured on the same images.
 
-
-def transfer_identified(gap: MetricRow | None) -> bool:
-    """True when the teacher-baseline gap's interval excludes 0 (the transfer is measurable on that set)."""
-    if gap is None or gap.ci_low is None or gap.ci_high is None:
-        return False
-    return not gap.ci_low <= 0.0 <= gap.ci_high
+    The recipe control's rows are written on the sets it shares with the other three; the rest do not depend
+    on it.
+    """
+    shared = comparable_sets(student, teacher, baseline)
+    rows = _transfer.transfer_metrics(student, teacher, baseline, pool, sets=shared)
+    if recipe_control is None:
+        return rows
+    with_control = set(comparable_sets(student, teacher, baseline, recipe_control))
+    control_rows = _transfer.transfer_metrics(
+        student, teacher, baseline, pool, recipe_control, sets=[name for name in shared if name in with_control]
+    )
+    control_metrics = {
+        name
+        for metric in (_transfer.RECIPE_CONTROL_TRANSFER, _transfer.BEYOND_RECIPE)
+        for name in _transfer.fieller_metric_names(metric)
+    }
+    return rows + [row for row in control_rows if row.metric in control_metrics]
 
 
 def _agreement_rows(mine: SetOutcome, theirs: SetOutcome, pool: BootstrapPool) -> Iterator[MetricRow | None]:

@@ -4,7 +4,8 @@ CIFAR-10-C's headline figure is the accuracy averaged over its 15 corruptions an
 on all 15 ``corruption-*`` sets gets rows for the pseudo-set ``corruptions``: per severity (``severity`` 1-5,
 the mean over the 15 corruptions at that severity) and for the whole family (``severity`` None, the mean over
 all 75), each as ``accuracy``, ``bias_ratio`` (that mean / clean accuracy on the same images) and
-``bias_ratio_cc`` (corrected for chance), with paired-bootstrap intervals: image i's value is its mean
+``bias_ratio_cc`` (corrected for the run's chance on each set, libkd_bench.metrics.chance), with
+paired-bootstrap intervals: image i's value is its mean
 correctness over the corrupted copies, resampled together with its clean correctness. A run that lacks any
 of the 15 sets (or has them on other images) gets no aggregate, since a mean over fewer corruptions is
 another quantity; its per-set rows are there as for every set.
@@ -19,7 +20,8 @@ import numpy as np
 
 from libkd_bench.datasets_gen.corruptions.table import CORRUPTION_SETS, FAMILY, SET_PREFIX, SEVERITIES
 from libkd_bench.metrics.bootstrap import PairedBootstrap
-from libkd_bench.metrics.formulas import chance_corrected_ratio_from_accuracies, ratio_from_accuracies
+from libkd_bench.metrics.chance import chance_of_run
+from libkd_bench.metrics.formulas import chance_corrected_ratio_from_rates, ratio_from_accuracies
 from libkd_bench.metrics.outcomes import SetOutcome
 from libkd_bench.records.run_record import MetricRow
 
@@ -55,8 +57,13 @@ def corruption_rows(outcomes: Mapping[str, SetOutcome], clean: SetOutcome, pool:
     family = family_outcomes(outcomes, clean)
     if family is None:
         return []
-    n, num_classes = clean.n, clean.num_classes
+    n = clean.n
     boot = pool.get(n)
+    chances = [chance_of_run(outcome.predicted, outcome.labels, outcome.num_classes, boot) for outcome in family]
+    chance_per_level = np.mean([point for point, _ in chances], axis=0)  # (S,) mean over the 15 corruptions
+    chance_level_samples = np.mean([samples for _, samples in chances], axis=0)  # (B, S)
+    clean_chance, clean_chance_samples = chance_of_run(clean.predicted[0], clean.labels, clean.num_classes, boot)
+    clean_chance_point = float(clean_chance[0])
     per_image = np.mean([outcome.correct for outcome in family], axis=0, dtype=np.float64)  # (S, N)
     level_samples = boot.means(per_image.T)  # (B, S)
     clean_correct = clean.correct[0].astype(np.float64)
@@ -65,8 +72,10 @@ def corruption_rows(outcomes: Mapping[str, SetOutcome], clean: SetOutcome, pool:
     for level in (*SEVERITIES, None):
         if level is None:
             point, samples = float(per_image.mean()), level_samples.mean(axis=1)
+            chance, chance_samples = float(chance_per_level.mean()), chance_level_samples.mean(axis=1)
         else:
             point, samples = float(per_image[level - 1].mean()), level_samples[:, level - 1]
+            chance, chance_samples = float(chance_per_level[level - 1]), chance_level_samples[:, level - 1]
         label = f"{SEVERITY_PARAMETER}={level}" if level is not None else ""
         values = {
             "accuracy": (point, samples),
@@ -75,8 +84,8 @@ def corruption_rows(outcomes: Mapping[str, SetOutcome], clean: SetOutcome, pool:
                 ratio_from_accuracies(samples, clean_samples),
             ),
             "bias_ratio_cc": (
-                float(chance_corrected_ratio_from_accuracies(point, clean_point, num_classes)),
-                chance_corrected_ratio_from_accuracies(samples, clean_samples, num_classes),
+                float(chance_corrected_ratio_from_rates(point, chance, clean_point, clean_chance_point)),
+                chance_corrected_ratio_from_rates(samples, chance_samples, clean_samples, clean_chance_samples[:, 0]),
             ),
         }
         for metric, (value, resampled) in values.items():

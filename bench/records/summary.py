@@ -3,22 +3,27 @@
 Rows follow the run-record conventions: a set with levels gets one row per level (``severity`` = 1-based
 level) and one for the whole set (``severity`` None: the mean accuracy over levels, and that mean over clean
 accuracy); a set without levels gets only the whole-set rows. Adversarial pseudo-sets are ratioed against
-clean accuracy on their own image subset. A run scored on all 15 ``corruption-*`` sets also gets the family's
-means as the pseudo-set ``corruptions`` (:mod:`libkd_bench.records.corruption_summary`). Undefined values are
-left out, never written as NaN.
+clean accuracy on their own image subset; external sets (not drawn from the clean split) against clean accuracy
+on the whole split, unpaired (:func:`unpaired_accuracy_summary`). A run scored on all 15 ``corruption-*`` sets
+also gets the family's means as the pseudo-set ``corruptions`` (:mod:`libkd_bench.records.corruption_summary`).
+``bias_ratio_cc`` is corrected for the run's own chance on each set and on clean (predicted share x label share,
+:func:`libkd_bench.metrics.chance.chance_of_run`), resampled with the images. Undefined values are left out,
+never written as NaN.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
 from libkd_bench.metrics.bootstrap import BootstrapConfig, PairedBootstrap
+from libkd_bench.metrics.chance import chance_of_run
 from libkd_bench.metrics.formulas import (
-    chance_corrected_ratio_from_accuracies,
+    chance_corrected_ratio_from_rates,
     chance_corrected_shape_bias_from_rates,
+    chance_rate_from_shares,
     class_indicators,
     class_mean_from_counts,
     ratio_from_accuracies,
@@ -46,32 +51,42 @@ class BootstrapPool:
 
 @dataclass(frozen=True)
 class AccuracySummary:
-    """Point and resampled accuracies of one outcome and of clean on the same images.
+    """Point and resampled accuracies (and chance accuracies) of one outcome and of clean on the same images.
 
     Attributes:
         level_points: (S,) accuracy per level.
         level_samples: (B, S) resampled accuracy per level.
         clean_point: clean accuracy on the same images.
         clean_samples: (B,) resampled clean accuracy, on the same resamples.
+        chance_points: (S,) chance accuracy of the run per level (:func:`chance_of_run`).
+        chance_samples: (B, S) resampled chance accuracy per level.
+        clean_chance_point: chance accuracy of the run on clean, on the same images.
+        clean_chance_samples: (B,) resampled clean chance accuracy.
     """
 
     level_points: np.ndarray
     level_samples: np.ndarray
     clean_point: float
     clean_samples: np.ndarray
+    chance_points: np.ndarray
+    chance_samples: np.ndarray
+    clean_chance_point: float
+    clean_chance_samples: np.ndarray
 
     def accuracy(self, level: int) -> tuple[float, np.ndarray]:
         """(point, samples) of one level, or of the mean over levels for ``WHOLE_SET``."""
-        if level == WHOLE_SET:
-            return float(self.level_points.mean()), self.level_samples.mean(axis=1)
-        return float(self.level_points[level - 1]), self.level_samples[:, level - 1]
+        return _level_of(self.level_points, self.level_samples, level)
 
-    def chance_corrected_ratio(self, level: int, num_classes: int) -> tuple[float, np.ndarray]:
-        """(point, samples) of (accuracy(level) - 1/K) / (accuracy(clean) - 1/K)."""
-        point, samples = self.accuracy(level)
+    def chance(self, level: int) -> tuple[float, np.ndarray]:
+        """(point, samples) of the chance accuracy of one level, or its mean over levels for ``WHOLE_SET``."""
+        return _level_of(self.chance_points, self.chance_samples, level)
+
+    def chance_corrected_ratio(self, level: int) -> tuple[float, np.ndarray]:
+        """(point, samples) of (accuracy(level) - chance(level)) / (accuracy(clean) - chance(clean))."""
+        (point, samples), (chance, chance_samples) = self.accuracy(level), self.chance(level)
         return (
-            float(chance_corrected_ratio_from_accuracies(point, self.clean_point, num_classes)),
-            chance_corrected_ratio_from_accuracies(samples, self.clean_samples, num_classes),
+            float(chance_corrected_ratio_from_rates(point, chance, self.clean_point, self.clean_chance_point)),
+            chance_corrected_ratio_from_rates(samples, chance_samples, self.clean_samples, self.clean_chance_samples),
         )
 
     def ratio(self, level: int) -> tuple[float, np.ndarray]:
@@ -83,16 +98,51 @@ class AccuracySummary:
         )
 
 
+def _level_of(points: np.ndarray, samples: np.ndarray, level: int) -> tuple[float, np.ndarray]:
+    if level == WHOLE_SET:
+        return float(points.mean()), samples.mean(axis=1)
+    return float(points[level - 1]), samples[:, level - 1]
+
+
 def accuracy_summary(outcome: SetOutcome, clean: SetOutcome, pool: BootstrapPool) -> AccuracySummary:
+    if not outcome.paired_with_clean:
+        return unpaired_accuracy_summary(outcome, clean, pool)
     boot = pool.get(outcome.n)
     correct = outcome.correct.astype(np.float64)  # (S, N)
     clean_correct = clean_correct_on(outcome, clean).astype(np.float64)
+    chance_points, chance_samples = chance_of_run(outcome.predicted, outcome.labels, outcome.num_classes, boot)
+    clean_predicted = clean.predicted[0] if outcome.indices is None else clean.predicted[0][outcome.indices]
+    clean_labels = clean.labels if outcome.indices is None else clean.labels[outcome.indices]
+    clean_chance_point, clean_chance_samples = chance_of_run(clean_predicted, clean_labels, clean.num_classes, boot)
     return AccuracySummary(
         level_points=correct.mean(axis=1),
         level_samples=boot.means(correct.T),
         clean_point=float(clean_correct.mean()),
         clean_samples=boot.means(clean_correct),
+        chance_points=chance_points,
+        chance_samples=chance_samples,
+        clean_chance_point=float(clean_chance_point[0]),
+        clean_chance_samples=clean_chance_samples[:, 0],
     )
+
+
+def unpaired_accuracy_summary(outcome: SetOutcome, clean: SetOutcome, pool: BootstrapPool) -> AccuracySummary:
+    """Summary of an external set (not drawn from the clean split) against clean accuracy on the whole split.
+
+    The set's images and the clean images are resampled independently: the set side as if the set were its
+    own clean split, the clean side (every ``clean_*`` field) from clean's own summary, its resamples shifted
+    by one so that resample b of the set never shares weights with resample b of clean (they would when both
+    hold the same number of images). Intervals of the ratio therefore carry both sources of noise.
+    """
+    own = replace(outcome, paired_with_clean=True)
+    mine = accuracy_summary(own, own, pool)  # its clean_* fields are replaced below
+    theirs = accuracy_summary(clean, clean, pool)
+    clean_side = {
+        f.name: np.roll(value, 1, axis=0) if isinstance(value := getattr(theirs, f.name), np.ndarray) else value
+        for f in fields(AccuracySummary)
+        if f.name.startswith("clean_")
+    }
+    return replace(mine, **clean_side)
 
 
 def clean_correct_on(outcome: SetOutcome, clean: SetOutcome) -> np.ndarray:
@@ -142,7 +192,7 @@ def run_metrics(outcomes: Mapping[str, SetOutcome], pool: BootstrapPool) -> list
             rows.append(metric_row(outcome, level, "accuracy", *summary.accuracy(level), boot, outcome.n))
             if outcome.name != CLEAN:
                 rows.append(metric_row(outcome, level, "bias_ratio", *summary.ratio(level), boot, outcome.n))
-                cc = summary.chance_corrected_ratio(level, outcome.num_classes)
+                cc = summary.chance_corrected_ratio(level)
                 rows.append(metric_row(outcome, level, "bias_ratio_cc", *cc, boot, outcome.n))
         rows.extend(_prediction_spread_rows(outcome, boot))
         if outcome.shape_labels is not None:
@@ -197,10 +247,16 @@ def _chance_corrected_shape_rows(outcome: SetOutcome, boot: PairedBootstrap) -> 
             s_point, t_point, q_point = rates(point)
             s_samples, t_samples, q_samples = rates(samples)
             bias_point = chance_corrected_shape_bias_from_rates(
-                s_point, t_point, q_point @ shape_share, q_point @ texture_share
+                s_point,
+                t_point,
+                chance_rate_from_shares(q_point, shape_share),
+                chance_rate_from_shares(q_point, texture_share),
             )
             bias_samples = chance_corrected_shape_bias_from_rates(
-                s_samples, t_samples, q_samples @ shape_share, q_samples @ texture_share
+                s_samples,
+                t_samples,
+                chance_rate_from_shares(q_samples, shape_share),
+                chance_rate_from_shares(q_samples, texture_share),
             )
         n = n_conflict * slabs
         yield metric_row(outcome, level, "decision_rate", s_point + t_point, s_samples + t_samples, boot, n)

@@ -22,6 +22,8 @@ import pandas as pd
 
 from libkd_bench.core.errors import BenchError
 from libkd_bench.records.run_record import MetricRow, RunRecord
+from libkd_bench.records.transfer import GAP
+from libkd_bench.reports.identification import Identification, identification_values, identify_transfers
 
 LONG_COLUMNS = (
     "model",
@@ -65,7 +67,21 @@ METRIC_ORDER = (
     "mcnemar_p",
     "bias_ratio_diff_teacher",
     "bias_ratio_diff_baseline",
+    "teacher_baseline_gap",
+    "teacher_baseline_gap_p",
+    "teacher_baseline_gap_p_holm",
+    "transfer_identified",
     "bias_transfer",
+    "bias_transfer_exclusive",
+    "bias_transfer_unbounded",
+    "recipe_control_transfer",
+    "transfer_beyond_recipe",
+    "teacher_baseline_gap_raw",
+    "bias_transfer_raw",
+    "top1_agreement",
+    "top1_agreement_min",
+    "top1_agreement_max",
+    "kl_teacher_student",
 )
 _TEXT_COLUMNS = ("model", "source", "set", "metric", "checkpoint_sha256", "suite_version")
 _REQUIRED_TEXT = ("model", "source", "set", "metric")
@@ -91,6 +107,8 @@ def long_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
     Raises:
         BenchError: two records describe the same model on the same source (their rows would collide).
     """
+    records = list(records)
+    found = identify_transfers(records)
     seen: set[tuple[str, str]] = set()
     rows = []
     for record in sorted(records, key=lambda r: (r.source_id, r.model)):
@@ -107,7 +125,7 @@ def long_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
             "checkpoint_sha256": str(record.checkpoint.get("sha256") or ""),
             "suite_version": str(record.versions.get(SUITE) or ""),
         }
-        for row in sorted(record.metrics, key=row_rank):
+        for row in sorted([*record.metrics, *identification_rows(found, record)], key=row_rank):
             rows.append(
                 {
                     **common,
@@ -121,6 +139,18 @@ def long_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
                 }
             )
     return _typed(pd.DataFrame(rows, columns=list(LONG_COLUMNS)))
+
+
+def identification_rows(found: Mapping[tuple[str, str], Identification], record: RunRecord) -> list[MetricRow]:
+    """A student's leaderboard-level rows per set: the Holm-adjusted gap p-value and ``transfer_identified``
+    (1 or 0), see libkd_bench.reports.identification. They depend on every record of the split, so they live in
+    the leaderboard, not in the run record."""
+    gaps = {row.set: row.n for row in record.metrics if row.metric == GAP and row.severity is None}
+    return [
+        MetricRow(set_name, None, "", metric, value, None, None, gaps.get(set_name, 0))
+        for set_name, values in identification_values(found, record.run_id).items()
+        for metric, value in values.items()
+    ]
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:

@@ -9,7 +9,8 @@ paired-bootstrap intervals; clean accuracy is a percentage; shape bias a fractio
 The Method cell names the model and what is known of its distillation: ``vit-s (student of resnet56, DeiT
 KD; baseline vit-s-scratch)``, ``resnet56 (teacher)``. A student's ratio whose difference from its baseline
 (``†``) or teacher (``‡``) is not significant (the 95% interval of the difference contains 0, or is undefined)
-is marked, and a footnote says so. Students with bias-transfer rows get a second table. Records of different
+is marked, and a footnote says so. Students with bias-transfer rows get a transfer table and students with a
+teacher a fidelity table (libkd_bench.reports.transfer_tables). Records of different
 sources are never put in one table: the same checkpoint on another split is another experiment.
 """
 
@@ -23,11 +24,20 @@ import pandas as pd
 from libkd_bench.records.corruption_summary import FAMILY as CORRUPTIONS
 from libkd_bench.records.corruption_summary import is_corruption_set
 from libkd_bench.records.run_record import MetricRow, RunRecord, format_row
+from libkd_bench.records.transfer import GAP as TRANSFER_GAP
+from libkd_bench.reports.identification import identify_transfers
 from libkd_bench.reports.leaderboard import display_order, kd_roles, records_by_source, set_rank
+from libkd_bench.reports.transfer_tables import (
+    FIDELITY_NOTE,
+    NOT_IDENTIFIED,
+    fidelity_table,
+    transfer_notes,
+    transfer_table,
+)
 
 NOT_SIGNIFICANT_VS_BASELINE = "†"
 NOT_SIGNIFICANT_VS_TEACHER = "‡"
-TRANSFER_NOT_IDENTIFIED = "not identified"
+TRANSFER_NOT_IDENTIFIED = NOT_IDENTIFIED
 DEFAULT_CLASS_FLAG = "⚑"
 DEFAULT_CLASS_SHARE = 0.5
 MISSING = "-"
@@ -62,8 +72,9 @@ REFERENCE_COLUMNS = (
     WideColumn("Texture in context (overlay)", "texture-overlay"),
     WideColumn("Shape (edges)", "shape-edges"),
 )
-# The same columns corrected for chance: (acc - 1/K) / (clean - 1/K), and the chance-corrected shape bias with
-# the share of cue-conflict images decided by either cue.
+# The same columns corrected for chance: (acc - chance) / (clean - clean chance), chance from the run's class
+# frequencies (libkd_bench.metrics.chance), and the chance-corrected shape bias with the share of cue-conflict
+# images decided by either cue.
 CHANCE_CORRECTED_COLUMNS = (
     WideColumn("Texture", "texture", "bias_ratio_cc"),
     WideColumn("Shape", "shape", "bias_ratio_cc"),
@@ -100,7 +111,8 @@ def source_section(records: Sequence[RunRecord], images: Sequence[tuple[str, str
     """Heading, wide table, bias-transfer table (when any) and footnotes of one source's records."""
     kind, location, n = (records[0].source.get(key, "?") for key in ("kind", "location", "n"))
     lines = [f"## {records[0].source_id} ({kind}: {location}, n = {n})", ""]
-    ordered = display_order(records)
+    pooled = {r.model for r in records if r.kd.get("seeds")}  # seed groups: shown once, pooled
+    ordered = display_order([r for r in records if r.kd.get("seed_of") not in pooled])
     names = {record.run_id: record.model for record in records}
     columns = wide_columns(records)
     table = {"Method": [_method_cell(record, names, records) for record in ordered]}
@@ -114,13 +126,22 @@ def source_section(records: Sequence[RunRecord], images: Sequence[tuple[str, str
     lines += [_markdown(table), ""]
     corrected = _corrected_table(ordered)
     if corrected:
-        lines += ["Corrected for chance: (acc - 1/K) / (clean - 1/K); 0 = guessing, 1 = nothing lost.", ""]
+        lines += [
+            "Corrected for chance: (acc - chance) / (clean - clean chance), chance = sum over classes of the run's "
+            "predicted share x the set's label share; 0 = guessing, 1 = nothing lost.",
+            "",
+        ]
         lines += [_markdown(corrected), ""]
-    transfer = _transfer_table(ordered, columns)
+    students = [r for r in ordered if any(row.metric == TRANSFER_GAP for row in r.metrics)]
+    transfer = transfer_table(students, identify_transfers(records))
     if transfer:
-        lines += ["Bias transfer, (student - baseline) / (teacher - baseline) ratio: 0 = baseline, 1 = teacher.", ""]
+        lines += ["Bias transfer on chance-corrected ratios: 0 = like the baseline, 1 = like the teacher.", ""]
         lines += [_markdown(transfer), ""]
-    lines += _footnotes(records, columns, bool(transfer))
+        lines += [f"- {note}" for note in transfer_notes(students, names)] + [""]
+    fidelity = fidelity_table([r for r in ordered if r.kd.get("teacher")])
+    if fidelity:
+        lines += ["Fidelity to the teacher.", "", _markdown(fidelity), "", f"- {FIDELITY_NOTE}", ""]
+    lines += _footnotes(records, columns)
     for title, name in images:
         lines += ["", f"![{title}]({name})"]
     return lines
@@ -176,8 +197,42 @@ def wide_columns(records: Sequence[RunRecord]) -> list[WideColumn]:
         },
         key=set_rank,
     )
-    columns = [*REFERENCE_COLUMNS, *(WideColumn(f"{name} ratio", name) for name in extra)]
+    unpaired = external_sets(records)
+    columns = [
+        *REFERENCE_COLUMNS,
+        *(WideColumn(f"{name} ratio" + (" (unpaired)" if name in unpaired else ""), name) for name in extra),
+    ]
     return [c for c in columns if any(r.metric(c.set, c.metric) is not None for r in records)]
+
+
+def external_sets(records: Sequence[RunRecord]) -> dict[str, Mapping[str, object]]:
+    """Sets whose images are not drawn from the clean split (CIFAR-10G, say), with their origin, by name."""
+    return {
+        name: entry.get("external") or {}
+        for record in records
+        for name, entry in record.sets.items()
+        if entry.get("paired_with_clean") is False
+    }
+
+
+def _external_note(records: Sequence[RunRecord], columns: Sequence[WideColumn]) -> list[str]:
+    """Footnotes for external sets in the table: why their ratios are unpaired, and their licence and citation."""
+    external = {name: origin for name, origin in external_sets(records).items() if name in {c.set for c in columns}}
+    if not external:
+        return []
+    notes = [
+        f"(unpaired): {', '.join(sorted(external))} are external sets, not drawn from the clean split; their ratio is "
+        "accuracy on the set / clean accuracy on the whole clean split, on other images (not paired: the two are "
+        "resampled independently for the interval), and they are left out of error consistency, McNemar and "
+        "bias transfer."
+    ]
+    sources: dict[tuple[str, str, str], list[str]] = {}
+    for name, origin in sorted(external.items()):
+        key = tuple(str(origin.get(k, "?")) for k in ("name", "licence", "citation"))
+        sources.setdefault(key, []).append(name)
+    for (source, licence, citation), names in sources.items():
+        notes.append(f"{', '.join(names)}: images of {source}, licensed {licence}; cite {citation}.")
+    return notes
 
 
 def _corrected_table(records: Sequence[RunRecord]) -> dict[str, list[str]]:
@@ -226,6 +281,8 @@ def _method_cell(record: RunRecord, names: Mapping[str, str], records: Sequence[
         details.append(str(method))
     if baseline:
         details.append(f"baseline {_run_name(str(baseline), names)}")
+    if record.kd.get("seeds"):
+        details.append(f"mean of {len(record.kd['seeds'])} seeds")
     return record.model + (f" ({'; '.join(details)})" if details else "")
 
 
@@ -252,26 +309,6 @@ def _macs(record: RunRecord) -> str:
     return _engineering(record.efficiency.get("macs"), ((1e9, "G", 2), (1e6, "M", 1)))
 
 
-def _transfer_table(records: Sequence[RunRecord], columns: Sequence[WideColumn]) -> dict[str, list[str]]:
-    students = [r for r in records if any(row.metric == "teacher_baseline_gap" for row in r.metrics)]
-    table = {"Student": [r.model for r in students]}
-    for column in columns:
-        cells = [_transfer_cell(r, column.set) for r in students]
-        if column.metric == "bias_ratio" and any(cell != MISSING for cell in cells):
-            table[column.header] = cells
-    return table if students else {}
-
-
-def _transfer_cell(record: RunRecord, set_name: str) -> str:
-    """The transfer with its interval; "not identified" (and the gap) when teacher and baseline do not differ."""
-    transfer, gap = record.metric(set_name, "bias_transfer"), record.metric(set_name, "teacher_baseline_gap")
-    if transfer is not None:
-        return format_interval(transfer)
-    if gap is not None:
-        return f"{TRANSFER_NOT_IDENTIFIED} (gap {format_interval(gap)})"
-    return MISSING
-
-
 def _levels_note(records: Sequence[RunRecord], column: WideColumn) -> str:
     """``superpixel: n_segments = 256, 128, 64`` from the per-level rows, or "" for a set without levels."""
     labels: dict[int, str] = {}
@@ -288,11 +325,12 @@ def _levels_note(records: Sequence[RunRecord], column: WideColumn) -> str:
     return f"{column.set}: {', '.join(ordered)}"
 
 
-def _footnotes(records: Sequence[RunRecord], columns: Sequence[WideColumn], transfer: bool) -> list[str]:
+def _footnotes(records: Sequence[RunRecord], columns: Sequence[WideColumn]) -> list[str]:
     notes = [
         "Ratios: accuracy on the set / clean accuracy on the same images; a set with levels is averaged over "
         "them. Brackets: 95% paired-bootstrap intervals."
     ]
+    notes += _external_note(records, columns)
     levels = [note for column in columns if (note := _levels_note(records, column))]
     if levels:
         notes.append("Levels: " + "; ".join(levels) + ".")
@@ -329,11 +367,6 @@ def _footnotes(records: Sequence[RunRecord], columns: Sequence[WideColumn], tran
             f"{NOT_SIGNIFICANT_VS_BASELINE} / {NOT_SIGNIFICANT_VS_TEACHER}: the student's ratio does not differ "
             "significantly from its baseline's / teacher's (the 95% interval of the difference contains 0 or "
             "is undefined)."
-        )
-    if transfer:
-        notes.append(
-            f"{TRANSFER_NOT_IDENTIFIED}: the teacher's and the baseline's ratios do not differ significantly on that "
-            "set (gap = teacher - baseline ratio, its interval contains 0), so no transfer can be measured there."
         )
     shown = {column.set for column in columns} - {"clean"}  # the flag is drawn in these columns' cells only
     flagged = sorted({row.set for r in records for row in r.metrics if row.set in shown and defaulted(r, row.set)})

@@ -22,6 +22,9 @@ the mean over images with a paired-bootstrap interval from the same resampling a
 - ``baseline_agreement_spearman``, ``baseline_agreement_iou20``: baseline vs teacher, the reference a
   student's agreement is read against, and ``agreement_spearman_diff_baseline`` (student minus baseline
   agreement with the teacher, paired).
+
+Agreement is undefined on an image where either map is constant (an all-zero Grad-CAM): such images are left out
+of the mean (n counts the rest) and counted in ``<metric>_undefined``.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from libkd_bench.core.errors import BenchError
 from libkd_bench.core.provenance import sha256_json
 from libkd_bench.datasets_gen.sources import balanced_subset
 from libkd_bench.datasets_gen.store import SetStore, StoredSet
-from libkd_bench.metrics.alignment import mask_energy, pointing_game, spearman_agreement, top_iou
+from libkd_bench.metrics.alignment import defined_mean, mask_energy, pointing_game, spearman_agreement, top_iou
 from libkd_bench.metrics.bootstrap import BootstrapConfig, PairedBootstrap
 from libkd_bench.records.run_record import MetricRow, RunRecord
 
@@ -322,6 +325,14 @@ def alignment_rows(
                     values["agreement_spearman"] - values["baseline_agreement_spearman"]
                 )
         for metric, per_image in values.items():
-            low, high = boot.interval(boot.means(per_image))
-            rows.append(MetricRow(set_name, None, "", metric, float(np.mean(per_image)), low, high, n))
+            mean, undefined = defined_mean(per_image)  # agreement is undefined where a map is constant
+            if undefined:
+                rows.append(MetricRow(set_name, None, "", f"{metric}_undefined", undefined, None, None, n))
+            if not np.isfinite(mean):
+                continue
+            defined = np.isfinite(per_image)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                samples = boot.sums(np.where(defined, per_image, 0.0)) / boot.sums(defined.astype(np.float64))
+            low, high = boot.interval(samples)
+            rows.append(MetricRow(set_name, None, "", metric, mean, low, high, n - undefined))
     return rows

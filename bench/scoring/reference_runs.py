@@ -1,4 +1,4 @@
-"""Teacher and baseline runs a student is compared with: found by run id, model name or record path.
+"""Teacher, baseline and recipe-control runs a student is compared with: found by run id, model name or record path.
 
 A reference run must have been scored on the same clean split as the student (same source id); its
 per-image outcomes come from its own logits cache, so it never needs to be scored again.
@@ -40,24 +40,48 @@ class ReferenceRun:
 
 @dataclass(frozen=True)
 class KdContext:
-    """Knowledge-distillation context of a student run: its teacher and baseline runs and the KD method."""
+    """Knowledge-distillation context of a student run: its teacher, baseline and recipe-control runs, the KD
+    method, and the model this run is one training seed of.
+
+    Attributes:
+        teacher: the teacher run.
+        baseline: the student's architecture trained without KD (the transfer's 0).
+        method: free text describing the distillation.
+        recipe_control: the student's architecture trained with the teacher's data and recipe but without KD;
+            with it, transfer beyond what the recipe alone gives is measured.
+        seed_of: name of the model this checkpoint is one training seed of; the leaderboard pools such runs
+            into one row.
+    """
 
     teacher: ReferenceRun | None = None
     baseline: ReferenceRun | None = None
     method: str | None = None
+    recipe_control: ReferenceRun | None = None
+    seed_of: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.recipe_control is not None and (self.teacher is None or self.baseline is None):
+            raise BenchError("--recipe-control needs --teacher and --baseline: give both, or drop --recipe-control")
+        if self.seed_of is not None and not self.seed_of.strip():
+            raise BenchError("--seed-of must not be empty; give the name of the model this run is a seed of")
 
     def preload(self) -> None:
-        """Read the teacher's and baseline's logits caches now, so a missing one fails before any forward pass."""
-        for reference in (self.teacher, self.baseline):
+        """Read the reference runs' logits caches now, so a missing one fails before any forward pass."""
+        for reference in (self.teacher, self.baseline, self.recipe_control):
             if reference is not None:
                 _ = reference.outcomes
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "teacher": self.teacher.run_id if self.teacher else None,
             "baseline": self.baseline.run_id if self.baseline else None,
             "method": self.method,
         }
+        if self.recipe_control is not None:
+            data["recipe_control"] = self.recipe_control.run_id
+        if self.seed_of is not None:
+            data["seed_of"] = self.seed_of
+        return data
 
 
 def find_run(text: str, results: Path, what: str = "run") -> ReferenceRun:

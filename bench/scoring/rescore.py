@@ -22,7 +22,8 @@ from libkd_bench.scoring.reference_runs import KdContext
 
 
 def metric_rows(outcomes: Mapping[str, SetOutcome], kd: KdContext, bootstrap: BootstrapConfig) -> tuple[MetricRow, ...]:
-    """All rows of a run: its own metrics, then those against the teacher, the baseline, and bias transfer."""
+    """All rows of a run: its own metrics, then those against the teacher (with fidelity), the baseline, and bias
+    transfer (beyond the recipe control's, when there is one)."""
     pool = BootstrapPool(bootstrap)
     rows = run_metrics(outcomes, pool)
     teacher = kd.teacher.outcomes if kd.teacher else None
@@ -32,7 +33,8 @@ def metric_rows(outcomes: Mapping[str, SetOutcome], kd: KdContext, bootstrap: Bo
     if baseline is not None:
         rows += comparison_metrics(outcomes, baseline, Role.BASELINE, pool)
     if teacher is not None and baseline is not None:
-        rows += transfer_metrics(outcomes, teacher, baseline, pool)
+        control = kd.recipe_control.outcomes if kd.recipe_control else None
+        rows += transfer_metrics(outcomes, teacher, baseline, pool, control)
     return tuple(rows)
 
 

@@ -2,7 +2,9 @@
 
 Loading verifies every array against its manifest hash, since the logits cache is keyed by those hashes.
 Every set must come from the clean split's source: a set generated from other images would be ratioed
-against the wrong clean accuracy.
+against the wrong clean accuracy. An external set (images read from elsewhere, e.g. CIFAR-10G; its manifest's
+``resources["external"]``) records the clean split it is scored against; its size is its own, and its ratio to
+clean accuracy is not paired.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.core.errors import BenchError
+from libkd_bench.datasets_gen.registry import parse_set_names
+from libkd_bench.datasets_gen.sources import SourceKind
 from libkd_bench.datasets_gen.store import MANIFEST, SetStore, StoredSet
 from libkd_bench.metrics.outcomes import CLEAN
 
@@ -45,10 +49,32 @@ class ScoringSets:
         return sum(int(s.images.shape[0] * s.images.shape[1]) for s in self.sets.values())
 
 
+def is_external(stored: StoredSet) -> bool:
+    """True for a set whose images do not come from the clean split, so it is not paired with it image by image."""
+    return bool(stored.manifest.resources.get("external"))
+
+
 def parse_set_list(text: str | None) -> list[str] | None:
-    """``--sets a,b`` -> names in order without duplicates; None or empty -> None (every set in the store)."""
-    names = [n.strip() for n in (text or "").split(",") if n.strip()]
-    return list(dict.fromkeys(names)) or None
+    """``--sets a,b`` -> set names in order without duplicates; None or empty -> None (every set in the store).
+
+    Names are read by generate-sets' parser (:func:`libkd_bench.datasets_gen.registry.parse_set_names`), so a
+    family (``corruptions``, ``cifar10g``) stands for its member sets here too, and a name that is neither a set
+    nor a family fails with its close matches before anything is loaded.
+    """
+    if not any(n.strip() for n in (text or "").split(",")):
+        return None
+    return parse_set_names(text)
+
+
+def _source_arguments(store: SetStore) -> str:
+    """`` --source SPEC [--limit N]``: what generate-sets needs to add sets to this store from its clean split."""
+    manifest = store.manifest(CLEAN)
+    source = manifest.source if manifest is not None else {}
+    kind, location, limit = source.get("kind"), source.get("location"), source.get("limit")
+    if not kind:
+        return ""
+    spec = f"{kind}:{location}" if location and kind != SourceKind.CIFAR10.value else str(kind)
+    return f" --source {spec}" + (f" --limit {limit}" if limit else "")
 
 
 def load_scoring_sets(root: Path, names: Sequence[str] | None = None) -> ScoringSets:
@@ -66,9 +92,13 @@ def load_scoring_sets(root: Path, names: Sequence[str] | None = None) -> Scoring
                 f"set {name} in {root} has arrays but no {MANIFEST} (deleted or copied in part); rebuild it with "
                 f"libkd-bench generate-sets --sets {name} --out {root} --force"
             )
-    for name in names or ():
-        if name not in available:
-            raise BenchError(f"{unknown_name_message('set', name, available)} (sets in {root})")
+    missing = [name for name in names or () if name not in available]
+    if missing:
+        raise BenchError(
+            f"set{'s' if len(missing) > 1 else ''} {', '.join(missing)} not in {root} (it holds "
+            f"{', '.join(available)}); build {'them' if len(missing) > 1 else 'it'} with libkd-bench generate-sets "
+            f"--sets {','.join(missing)}{_source_arguments(store)} --out {root}"
+        )
     chosen = [CLEAN, *(n for n in (names or available) if n != CLEAN)]
     sets = {name: store.load(name, verify=True) for name in chosen}
     clean_source = sets[CLEAN].manifest.source.get("id")
@@ -87,7 +117,7 @@ def load_scoring_sets(root: Path, names: Sequence[str] | None = None) -> Scoring
                     f"set {name} in {root} indexes images outside its clean split; regenerate it with "
                     f"libkd-bench generate-sets --sets {name} --out {root} --force"
                 )
-        elif stored.labels.shape[0] != n_clean:
+        elif stored.labels.shape[0] != n_clean and not is_external(stored):
             raise BenchError(
                 f"set {name} in {root} has {stored.labels.shape[0]} images, clean has "
                 f"{sets[CLEAN].labels.shape[0]}; regenerate it with generate-sets --force"

@@ -34,9 +34,12 @@ def ordered_set_names(names: Iterable[str]) -> list[str]:
 
 
 def stored_set_entry(stored: StoredSet) -> dict[str, Any]:
-    """``record.sets[name]`` for a stored set: its hashes, recipe and severities."""
+    """``record.sets[name]`` for a stored set: its hashes, recipe and severities; for an external set also
+    ``paired_with_clean: false`` and its origin (``external``: repository, commit, licence, citation)."""
     manifest = stored.manifest
+    external = manifest.resources.get("external")
     return {
+        **({"paired_with_clean": False, "external": dict(external)} if external else {}),
         "sha256": stored.sha256("images"),
         "labels_sha256": stored.sha256("labels"),
         "label_arrays": {a: stored.sha256(a) for a in LABEL_ARRAYS if a in manifest.arrays},
@@ -70,6 +73,7 @@ def stored_outcome(
         shape_labels=labels.get("shape_label"),
         texture_labels=labels.get("texture_label"),
         indices=None if "source_index" not in labels else np.asarray(labels["source_index"], dtype=np.int64),
+        paired_with_clean=bool(entry.get("paired_with_clean", True)),
     )
 
 

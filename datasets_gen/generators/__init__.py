@@ -1,6 +1,7 @@
 """Built-in generators; importing this package registers them."""
 
 from libkd_bench.datasets_gen.generators import (  # noqa: F401
+    cifar10g,
     clean,
     corruptions,
     cue_conflict,

@@ -43,6 +43,7 @@ def scramble(batch: Batch, grid: int, /) -> Derived:
     if grid == 1:
         return Derived(batch.images.copy(), batch.labels)
     tiles = tiles_of(batch.images, grid)
-    perms = np.stack([non_identity_permutation(rng, grid * grid) for rng in batch.rngs()])
+    draw = batch.part("tile_permutation", non_identity_permutation)
+    perms = np.stack([draw(rng, grid * grid) for rng in batch.rngs()])
     shuffled = tiles[np.arange(len(tiles))[:, None], perms]
     return Derived(np.ascontiguousarray(image_of(shuffled, grid)), batch.labels)

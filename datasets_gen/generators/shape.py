@@ -36,12 +36,12 @@ class SilhouetteConfig:
     """How silhouettes are drawn.
 
     Attributes:
-        area: share of the image every silhouette is scaled to cover (less when it would not fit). 0.05..0.8.
+        area: share of the image every silhouette covers, to the pixel (less when it would not fit). 0.05..0.8.
         ink: grey level of the object. 0..255.
         paper: grey level of the background; must differ from ``ink``. 0..255.
     """
 
-    area: float = 0.3
+    area: float = 0.25
     ink: int = 255
     paper: int = 0
 
@@ -75,7 +75,7 @@ def batch_framing(batch: Batch, area: float) -> tuple[np.ndarray, np.ndarray]:
 
 def framed_masks(batch: Batch, area: float) -> np.ndarray:
     """The batch's masks centred and scaled to ``area``, bool (n, H, W)."""
-    return frame_masks(*batch_framing(batch, area))
+    return frame_masks(*batch_framing(batch, area), area)
 
 
 def silhouettes(masks: np.ndarray, ink: int, paper: int) -> np.ndarray:
@@ -116,7 +116,8 @@ def edge_density(images: np.ndarray, masks: np.ndarray, low: int, high: int) -> 
 )
 def shape(batch: Batch, value: None, /, **params: Any) -> Derived:
     config = SilhouetteConfig(**params)
-    return Derived(silhouettes(framed_masks(batch, config.area), config.ink, config.paper), batch.labels)
+    masks = batch.part("silhouette_masks", framed_masks)(batch, config.area)
+    return Derived(silhouettes(masks, config.ink, config.paper), batch.labels)
 
 
 @register_generator(

@@ -36,10 +36,15 @@ TEXTURE_INDEX = "texture/source_index"
     gate="segmentation/kept",
 )
 def texture(batch: Batch, value: None, /, **params: Any) -> Derived:
-    masks = np.asarray(batch.inputs[MASKS][batch.indices])
+    masks = batch.part("source_masks", object_masks)(batch)
     backend = batch.backend or synthesizer_names()[0]
     textures = synthesize(backend, batch.images, masks, batch.rngs(), TextureConfig(**params))
     return Derived(textures, batch.labels)
+
+
+def object_masks(batch: Batch) -> np.ndarray:
+    """The pixels a texture is made from: the batch's object masks, bool (n, H, W)."""
+    return np.asarray(batch.inputs[MASKS][batch.indices])
 
 
 def texture_rows(batch: Batch, indices: np.ndarray) -> np.ndarray:

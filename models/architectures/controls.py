@@ -13,12 +13,18 @@ forward pass, not learned, so its reading on a set is a known answer:
   global arrangement. (With 9x9 windows, a third of a CIFAR object's width, it read outlines: its
   chance-corrected shape bias on cue-conflict was 0.46, as high as ResNet-20's.)
 - ``control_shape``: sees a binary figure/ground map only. A fixed front end takes each pixel's colour distance
-  to the median colour of the image border, splits it with Otsu's threshold (per image), fills holes (pixels not
-  reachable from the border through background) and opens/closes it with 3x3 windows to erase texture-sized
-  specks; a CNN classifies the resulting one-bit map. Colour and surface texture never reach the CNN, so it can
-  only answer from the outline (and, on a texture-only image, from the noise the threshold makes of it). The
-  front end takes whatever the network is given, clamped to [0, 1]: the shipped model was trained behind the
-  CIFAR-10 normalisation, so its split works on normalised intensities (still one bit per pixel).
+  to the median colour of the image border, quantises it relative to the image's largest distance, splits it
+  with Otsu's threshold (per image), opens/closes it with 3x3 windows to erase texture-sized specks, keeps the
+  largest 8-connected region and fills its holes (background not reachable from the border); a CNN classifies
+  the resulting one-bit map. Colour and surface texture never reach the CNN, so it can only answer from the
+  outline (and, on a texture-only image, from the noise the threshold makes of it). The front end takes whatever
+  the network is given, unclamped: the median and the distances follow any per-channel affine normalisation, and
+  the quantisation relative to the largest distance cancels its scale, so a normalised image splits as its
+  [0, 1] pixels would (exactly for a scale shared by the channels; CIFAR-10's three stds differ by under 8 %).
+  Dark pixels stay what they are: a texture fill darker than the dataset mean is still figure on black paper,
+  and a light silhouette on black is split as well as a textured object on its background. All of it runs on
+  the whole batch at once: connected regions are found by spreading labels along whole rows and columns of a
+  region per step, so a batch takes a handful of steps, not one per pixel of its longest region.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ SOURCE = "libkd-bench control models (reference/control recipes)"
 HISTOGRAM_BINS = 8  # per channel; 8**3 = 512 joint bins
 BORDER = 1  # width in pixels of the ring whose median colour is the background estimate
 OTSU_LEVELS = 64
+MIN_DISTANCE = 1e-3  # colour distances below this (in the input's units) are no figure: a flat image stays empty
 
 
 class ColourHistogramNet(nn.Module):
@@ -89,14 +96,16 @@ class LocalBagNet(nn.Module):
 
 
 def figure_ground(x: torch.Tensor) -> torch.Tensor:
-    """One-bit figure/ground maps, float (N, 1, H, W) in {0, 1}, of images in [0, 1] (see the module docstring)."""
-    x = blur(x.float().clamp(0.0, 1.0))
+    """One-bit figure/ground maps, float (N, 1, H, W) in {0, 1}, of images in any per-channel scaling (see the
+    module docstring): raw [0, 1] pixels and normalised ones split alike, dark pixels included."""
+    x = blur(x.float())
     n, _, h, w = x.shape
     ring = torch.ones(h, w, dtype=torch.bool, device=x.device)
     ring[BORDER : h - BORDER, BORDER : w - BORDER] = False
     border_colour = x[:, :, ring].median(dim=2).values  # (N, 3)
-    distance = (x - border_colour[:, :, None, None]).pow(2).sum(dim=1).sqrt()  # (N, H, W), in [0, sqrt(3)]
-    levels = (distance / 3**0.5 * (OTSU_LEVELS - 1)).round().to(torch.int64).clamp(0, OTSU_LEVELS - 1).flatten(1)
+    distance = (x - border_colour[:, :, None, None]).pow(2).sum(dim=1).flatten(1).sqrt()  # (N, H*W), input units
+    scale = distance.amax(dim=1, keepdim=True).clamp_min(MIN_DISTANCE)
+    levels = (distance / scale * (OTSU_LEVELS - 1)).round().to(torch.int64).clamp(0, OTSU_LEVELS - 1)
     figure = (levels > otsu_threshold(levels, OTSU_LEVELS)[:, None]).view(n, 1, h, w).float()
     figure = -F.max_pool2d(-F.max_pool2d(figure, 3, 1, 1), 3, 1, 1)  # closing: bridge 1-px gaps
     figure = F.max_pool2d(-F.max_pool2d(-figure, 3, 1, 1), 3, 1, 1)  # opening: erase specks under 3x3
@@ -110,21 +119,70 @@ def blur(x: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=x.shape[1])
 
 
-def largest_component(figure: torch.Tensor) -> torch.Tensor:
-    """Keep each map's largest 8-connected figure region (labels spread by max pooling until stable)."""
-    n, _, h, w = figure.shape
-    ids = torch.arange(1, h * w + 1, dtype=figure.dtype, device=figure.device).view(1, 1, h, w) * figure
+def run_max(values: torch.Tensor, region: torch.Tensor, dim: int) -> torch.Tensor:
+    """Each pixel of ``region`` (float (N, H, W) in {0, 1}) given the largest of ``values`` (float32 whole numbers
+    >= 0, (N, H, W)) over its run, the unbroken stretch of region pixels along ``dim`` that holds it; 0 outside.
+
+    One pass for all runs at once: a run's pixels share a segment number (the count of non-region pixels up to
+    them), so a cumulative maximum of ``segment * big + value`` never carries a value across a gap. Every number
+    stays a whole number below 2**24, so float32 holds it exactly.
+    """
+    big = float(values.max()) + 1.0
+    both = torch.cat([values, values.flip(dim)])  # forward and backward passes in one
+    gaps = 1.0 - torch.cat([region, region.flip(dim)])
+    segment = gaps.cumsum(dim) * big
+    swept = (both + segment).cummax(dim).values - segment
+    forward, backward = swept.chunk(2)
+    return torch.maximum(forward, backward.flip(dim)) * region
+
+
+def spread_max(values: torch.Tensor, region: torch.Tensor, jump: bool = False) -> torch.Tensor:
+    """Every pixel of ``region`` (float (N, H, W) in {0, 1}) given the largest of ``values`` (float32 whole
+    numbers >= 0) in its 8-connected component of the region; 0 outside. All maps at once.
+
+    Each step spreads values along whole rows and columns of region pixels (:func:`run_max`) and then to the
+    diagonal neighbours (3x3 max pooling), so a component is crossed in about as many steps as its outline has
+    turns, not as it has pixels. With ``jump`` (``values`` being 1 + a flat pixel index, as in
+    :func:`component_labels`) every pixel also takes the value held by the pixel its value names, which lies in
+    the same component. Each step works only on the maps that changed in the last one.
+    """
+    n, h, w = region.shape
+    values = values * region
+    active = torch.arange(n, device=region.device)
     for _ in range(h * w):
-        grown = F.max_pool2d(ids, 3, 1, 1) * figure
-        if torch.equal(grown, ids):
+        current, inside = values[active], region[active]
+        grown = run_max(run_max(current, inside, 2), inside, 1)
+        grown = F.max_pool2d(grown[:, None], 3, 1, 1)[:, 0] * inside
+        if jump:
+            flat = grown.flatten(1)
+            named = F.pad(flat, (1, 0)).gather(1, flat.to(torch.int64))  # value k sits at position k
+            grown = torch.maximum(flat, named).view_as(grown)
+        changed = (grown != current).flatten(1).any(dim=1)
+        values[active] = grown
+        active = active[changed]
+        if active.numel() == 0:
             break
-        ids = grown
-    flat = ids.flatten(1).to(torch.int64)
+    return values
+
+
+def component_labels(region: torch.Tensor) -> torch.Tensor:
+    """8-connected components of binary maps (N, 1, H, W), all images at once: int64 (N, H*W), each pixel of a
+    region labelled with 1 + the largest flat index in its component, 0 elsewhere."""
+    n, _, h, w = region.shape
+    inside = (region[:, 0] > 0).float()
+    index = torch.arange(1, h * w + 1, dtype=torch.float32, device=region.device).view(1, h, w).expand(n, h, w)
+    return spread_max(index.clone(), inside, jump=True).flatten(1).to(torch.int64)
+
+
+def largest_component(figure: torch.Tensor) -> torch.Tensor:
+    """Keep each map's largest 8-connected figure region (:func:`component_labels`), all maps at once."""
+    n, _, h, w = figure.shape
+    labels = component_labels(figure)
     sizes = torch.zeros(n, h * w + 1, dtype=torch.int64, device=figure.device)
-    sizes.scatter_add_(1, flat, torch.ones_like(flat))
+    sizes.scatter_add_(1, labels, torch.ones_like(labels))
     sizes[:, 0] = 0
-    best = sizes.argmax(dim=1)
-    return ((flat == best[:, None]) & (best[:, None] > 0)).view(n, 1, h, w).to(figure.dtype)
+    best = sizes.argmax(dim=1, keepdim=True)
+    return ((labels == best) & (best > 0)).view(n, 1, h, w).to(figure.dtype)
 
 
 def otsu_threshold(levels: torch.Tensor, bins: int) -> torch.Tensor:
@@ -143,17 +201,13 @@ def otsu_threshold(levels: torch.Tensor, bins: int) -> torch.Tensor:
 
 
 def fill_holes(figure: torch.Tensor) -> torch.Tensor:
-    """Figure maps (N, 1, H, W) with every background region not connected to the border filled in."""
-    background = 1.0 - figure
-    reached = torch.zeros_like(figure)
-    reached[..., 0, :], reached[..., -1, :] = background[..., 0, :], background[..., -1, :]
-    reached[..., :, 0], reached[..., :, -1] = background[..., :, 0], background[..., :, -1]
-    for _ in range(figure.shape[-1] + figure.shape[-2]):
-        grown = F.max_pool2d(reached, 3, 1, 1) * background
-        if torch.equal(grown, reached):
-            break
-        reached = grown
-    return 1.0 - reached
+    """Figure maps (N, 1, H, W) with every background region (8-connected) that touches no border pixel filled."""
+    n, _, h, w = figure.shape
+    background = (figure[:, 0] <= 0).float()
+    ring = torch.ones(h, w, device=figure.device)
+    ring[1:-1, 1:-1] = 0.0
+    reached = spread_max(ring.expand(n, h, w).clone(), background)  # 1 where the border's background reaches
+    return (1.0 - reached).view(n, 1, h, w).to(figure.dtype)
 
 
 class ShapeOnlyNet(nn.Module):

@@ -5,8 +5,8 @@ by its training. Augmentation is a horizontal flip only: a zero-padded crop woul
 colour histogram and into the border colour that the shape control's figure/ground split is measured against.
 Schedules (SGD-Nesterov, batch 256, cosine with one warmup epoch): colour 15 epochs, bagnet 15, shape 30. The
 colour control sees raw [0, 1] pixels (its histogram bins the 8-bit values); the bagnet and shape controls get
-the CIFAR-10 normalisation like the reference models (the shape control's figure/ground front end then works on
-the normalised image clamped to [0, 1]: still one bit per pixel).
+the CIFAR-10 normalisation like the reference models (the shape control's figure/ground front end splits the
+normalised image as it would split its [0, 1] pixels: still one bit per pixel).
 """
 
 from __future__ import annotations
