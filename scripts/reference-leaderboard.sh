@@ -45,11 +45,13 @@ score --ensemble zoo:akamaster-resnet56 zoo:ref-rednet --name resnet56+rednet --
 # Baselines: the students' architectures trained on labels only.
 score zoo:ref-resnet20-baseline --name resnet20-baseline
 score zoo:ref-vit-baseline --name vit-baseline
+# Recipe control of the CNN students: the student's architecture trained with the teacher's data and recipe.
+score zoo:akamaster-resnet20 --name resnet20-recipe
 # Students.
 score zoo:ref-resnet20-kd --name resnet20-kd --teacher resnet56 --baseline resnet20-baseline \
-    --kd-method "Hinton KD (T=4, alpha=0.9)"
+    --recipe-control resnet20-recipe --kd-method "Hinton KD (T=4, alpha=0.9)"
 score zoo:ref-resnet20-kdlayer --name resnet20-kdlayer --teacher resnet56 --baseline resnet20-baseline \
-    --kd-method "learnable KD layer (1x1-BN-ReLU-1x1 on teacher logits)"
+    --recipe-control resnet20-recipe --kd-method "learnable KD layer (1x1-BN-ReLU-1x1 on teacher logits)"
 score zoo:ref-vit-kd --name vit-kd --teacher resnet56 --baseline vit-baseline --kd-method "soft logit KD (T=4)"
 score zoo:ref-vit-disttoken --name vit-disttoken --teacher resnet56 --baseline vit-baseline \
     --kd-method "distillation token, hard distillation"

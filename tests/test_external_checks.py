@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from libkd_bench.reports.validity import BAGNET, COLOUR, RESNET20, RESNET56, SHAPE, VALIDATION_MODELS
 from libkd_bench.validation.external_checks import external_checks, rank_agreement, reads_best, spearman_rows
 from libkd_bench.validation.judging import judge
+from libkd_bench.validation.known_answers import BAGNET, COLOUR, RESNET20, RESNET56, SHAPE, VALIDATION_MODELS
 from tests.test_validity import evidence, reader
 
 K = 10

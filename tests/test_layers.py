@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("core", "metrics", "records", "scoring", "reports", "commands", "cli")
+STAGES = ("core", "metrics", "records", "scoring", "reports", "validation", "commands", "cli")
 LIBRARIES = ("models", "datasets_gen")
 
 

@@ -10,7 +10,11 @@ import pytest
 from libkd_bench.datasets_gen.store import StoredSet
 from libkd_bench.metrics import formulas as metrics
 from libkd_bench.metrics.bootstrap import BootstrapConfig
-from libkd_bench.reports.validity import (
+from libkd_bench.validation import probes
+from libkd_bench.validation import statistics as st
+from libkd_bench.validation.evidence import Evidence
+from libkd_bench.validation.judging import MIN_IMAGES, judge
+from libkd_bench.validation.known_answers import (
     BAGNET,
     COLOUR,
     RESNET20,
@@ -25,10 +29,6 @@ from libkd_bench.reports.validity import (
     shape_bias_below,
     shape_bias_bound,
 )
-from libkd_bench.validation import probes
-from libkd_bench.validation import statistics as st
-from libkd_bench.validation.evidence import Evidence
-from libkd_bench.validation.judging import MIN_IMAGES, judge
 from libkd_bench.validation.probe_checks import probe_checks
 
 K = 10
@@ -260,7 +260,7 @@ def test_outline_beyond_box_rejects_a_control_that_reads_only_the_box() -> None:
 
 
 def test_reads_little_of_the_class_bounds_the_effect_both_ways() -> None:
-    from libkd_bench.reports.validity import SHAPE, reads_little_of_the_class
+    from libkd_bench.validation.known_answers import SHAPE, reads_little_of_the_class
 
     check = reads_little_of_the_class(SHAPE, "texture", 0.05, "textures leak no outline")
     sets = {"texture": {"labels": LABELS}}

@@ -53,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
     from libkd_bench.core.torch_runtime import resolve_device
     from libkd_bench.datasets_gen.mutants import select_mutants
     from libkd_bench.datasets_gen.store import SetStore
-    from libkd_bench.reports.validity import VALIDATION_MODELS
     from libkd_bench.scoring.forward import EngineConfig
     from libkd_bench.scoring.sets import load_scoring_sets
     from libkd_bench.validation.evidence import ModelPool
+    from libkd_bench.validation.known_answers import VALIDATION_MODELS
     from libkd_bench.validation.session import Validation, all_checks, require_sample, require_sets
 
     sets_dir = Path(args.sets_dir or default_sets_dir())

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from libkd_bench.reports.validity import (
+from libkd_bench.validation import statistics as st
+from libkd_bench.validation.evidence import Evidence
+from libkd_bench.validation.judging import Check, Outcome
+from libkd_bench.validation.known_answers import (
     BAGNET,
     CORRUPTION_PREFIX,
     RESNET20,
@@ -21,9 +24,6 @@ from libkd_bench.reports.validity import (
     no_default_class,
     reads_the_class,
 )
-from libkd_bench.validation import statistics as st
-from libkd_bench.validation.evidence import Evidence
-from libkd_bench.validation.judging import Check, Outcome
 
 
 def coverage_checks(set_names: Sequence[str]) -> list[Check]:

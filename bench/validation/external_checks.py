@@ -21,7 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import rankdata
 
-from libkd_bench.reports.validity import (
+from libkd_bench.validation import statistics as st
+from libkd_bench.validation.evidence import Evidence
+from libkd_bench.validation.judging import Check, Outcome
+from libkd_bench.validation.known_answers import (
     COLOUR,
     SHAPE,
     VALIDATION_MODELS,
@@ -30,9 +33,6 @@ from libkd_bench.reports.validity import (
     reads_no_class,
     reads_the_class,
 )
-from libkd_bench.validation import statistics as st
-from libkd_bench.validation.evidence import Evidence
-from libkd_bench.validation.judging import Check, Outcome
 
 # (our set, the hand-made set it should agree with)
 PAIRS = (("shape", "cifar10g-silhouettes"), ("shape-edges", "cifar10g-line-drawings"))

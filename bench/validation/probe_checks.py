@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from libkd_bench.reports.validity import SHAPE
 from libkd_bench.validation import probes
 from libkd_bench.validation import statistics as st
 from libkd_bench.validation.evidence import NUM_CLASSES, Evidence
 from libkd_bench.validation.judging import Check, Outcome
+from libkd_bench.validation.known_answers import SHAPE
 
 MARGIN = 0.05
 NUISANCE = [0, 1, 2, 4, 5]  # columns of silhouette_geometry without the box aspect

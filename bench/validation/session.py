@@ -20,11 +20,11 @@ from libkd_bench.core.errors import BenchError
 from libkd_bench.datasets_gen.mutants import Mutant, build_mutant_store, dependents
 from libkd_bench.datasets_gen.store import SetStore, StoredSet
 from libkd_bench.metrics.bootstrap import BootstrapConfig
-from libkd_bench.reports.validity import known_answer_checks
 from libkd_bench.validation.coverage import coverage_checks
 from libkd_bench.validation.evidence import Evidence, ModelPool, predict
 from libkd_bench.validation.external_checks import external_checks
 from libkd_bench.validation.judging import Check, CheckProvider, Judgement, judge, needs
+from libkd_bench.validation.known_answers import known_answer_checks
 from libkd_bench.validation.probe_checks import probe_checks
 
 if TYPE_CHECKING:
