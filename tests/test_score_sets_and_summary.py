@@ -205,7 +205,7 @@ def test_summary_keeps_whole_set_fidelity_and_drops_per_class_rows() -> None:
     out = format_run_summary(summary_record())
     assert "agreement vs teacher 0.875 [0.850, 0.900]" in summary_line(out, "clean")
     assert "agreement vs teacher 0.800 [0.770, 0.830]" in summary_line(out, "scramble")
-    assert "KL(teacher || student) 0.250 [0.200, 0.300]" in summary_line(out, "scramble")
+    assert "KL(teacher ‖ student) 0.250 [0.200, 0.300]" in summary_line(out, "scramble")
     for shown in (":cat", ":dog", "0.123", "0.988", "0.654"):
         assert shown not in out
 

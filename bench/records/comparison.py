@@ -11,7 +11,7 @@
   the recipe control's rows and the raw-ratio figures: see libkd_bench.records.transfer. Whether a transfer
   is identified (the gap significant after Holm's adjustment across a leaderboard's cells and at least
   the minimum effect) is decided where all cells are known, libkd_bench.reports.identification;
-- fidelity against the teacher (top-1 agreement with its arithmetic bounds, KL(teacher || student), per
+- fidelity against the teacher (top-1 agreement with its arithmetic bounds, KL(teacher ‖ student), per
   set, level and class): see libkd_bench.records.fidelity.
 
 Every interval comes from the same paired resampling of images applied to all runs (see libkd_bench.metrics.bootstrap).

@@ -6,7 +6,7 @@ the whole set (the mean over levels), each with a paired-bootstrap interval:
 - ``top1_agreement``: share of images on which student and teacher predict the same class, with
   ``top1_agreement_min`` = max(0, a_T + a_S - 1) and ``top1_agreement_max`` = 1 - |a_T - a_S| beside it, the
   range the two accuracies alone allow (no interval: they are the arithmetic bounds at the point accuracies);
-- ``kl_teacher_student``: mean per-image KL(teacher || student) in nats over the softmax outputs;
+- ``kl_teacher_student``: mean per-image KL(teacher ‖ student) in nats over the softmax outputs;
 - per class of the true label (whole set only), ``top1_agreement:<class>`` and ``kl_teacher_student:<class>``
   (n = images of that class): distillation can copy a teacher's errors on some classes more than others.
 

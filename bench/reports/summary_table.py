@@ -32,7 +32,7 @@ _SHORT_NAMES = {
     AGREEMENT: "agreement vs teacher",
     AGREEMENT_MIN: "agreement min",
     AGREEMENT_MAX: "agreement max",
-    KL: "KL(teacher || student)",
+    KL: "KL(teacher ‖ student)",
     "shape_bias_cc": "shape bias (chance-corr.)",
     "decision_rate": "cue decisions",
 }

@@ -7,7 +7,7 @@ set that is not an interval is written out in words, never as a number. The reci
 student's transfer beyond it sit beside it, and the raw-ratio transfer of the reference study at the end.
 
 Fidelity (libkd_bench.records.fidelity): top-1 agreement with the teacher beside the range the two accuracies
-alone allow, KL(teacher || student), and the class on which the student agrees least with its teacher.
+alone allow, KL(teacher ‖ student), and the class on which the student agrees least with its teacher.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def fidelity_table(students: Sequence[RunRecord]) -> dict[str, list[str]]:
             "Set",
             "Top-1 agreement",
             "Bounds from accuracies",
-            "KL(teacher || student), nats",
+            "KL(teacher ‖ student), nats",
             "Lowest-agreement class",
         )
     }
@@ -148,7 +148,7 @@ def fidelity_table(students: Sequence[RunRecord]) -> dict[str, list[str]]:
             columns["Top-1 agreement"].append(format_row(record.metric(set_name, AGREEMENT)))
             bounds = MISSING if low is None or high is None else f"{low.value:.2f} - {high.value:.2f}"
             columns["Bounds from accuracies"].append(bounds)
-            columns["KL(teacher || student), nats"].append(format_row(record.metric(set_name, KL)))
+            columns["KL(teacher ‖ student), nats"].append(format_row(record.metric(set_name, KL)))
             columns["Lowest-agreement class"].append(_lowest_class(record, set_name))
     return columns if columns["Student"] else {}
 
@@ -167,5 +167,5 @@ def _lowest_class(record: RunRecord, set_name: str) -> str:
 FIDELITY_NOTE = (
     "Fidelity (Stanton et al. 2021): top-1 agreement = share of images where student and teacher predict the same "
     "class; bounds = max(0, a_T + a_S - 1) to 1 - |a_T - a_S|, the range the two accuracies alone allow; KL = "
-    "mean per-image KL(teacher || student) of the softmax outputs. Per-class values (and per level) in the long CSV."
+    "mean per-image KL(teacher ‖ student) of the softmax outputs. Per-class values (and per level) in the long CSV."
 )
