@@ -39,7 +39,7 @@ def render_contact_sheet(
     clean = next((s for s in sets if s.name == "clean"), sets[0])
     in_every_set = np.ones(len(clean.labels), dtype=bool)
     for stored in sets:
-        if "source_index" in stored.arrays:
+        if "source_index" in stored.arrays and not stored.external:
             present = np.zeros_like(in_every_set)
             present[np.asarray(stored.arrays["source_index"])] = True
             in_every_set &= present
@@ -52,14 +52,15 @@ def render_contact_sheet(
         squeeze=False,
         dpi=100,
     )
+    pick_labels = np.asarray(clean.labels)[picks]
     for r, (stored, level) in enumerate(rows):
-        for c, index in enumerate(picks):
+        for c, (index, label) in enumerate(zip(picks, pick_labels, strict=True)):
             ax = axes[r, c]
-            ax.imshow(stored.images[level, row_of(stored, int(index))], interpolation="nearest")
+            ax.imshow(stored.images[level, row_of(stored, int(index), int(label))], interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(_label_text(stored, int(index)), fontsize=7)
+                ax.set_title(CIFAR10_CLASSES[int(label)], fontsize=7)
         axes[r, 0].set_ylabel(_row_text(stored, level), rotation=0, ha="right", va="center", fontsize=8)
     fig.tight_layout(pad=0.3)
     buffer = io.BytesIO()
@@ -69,8 +70,12 @@ def render_contact_sheet(
     return out
 
 
-def row_of(stored: StoredSet, index: int) -> int:
-    """Row of clean image ``index`` in ``stored`` (a gated set holds only the images its gate kept)."""
+def row_of(stored: StoredSet, index: int, label: int | None = None) -> int:
+    """Row of clean image ``index`` in ``stored`` (a gated set holds only the images its gate kept). An external
+    set holds other images: its first image of class ``label`` stands in (its first image when it has none)."""
+    if stored.external:
+        same_class = np.flatnonzero(np.asarray(stored.labels) == label)
+        return int(same_class[0]) if len(same_class) else 0
     if "source_index" not in stored.arrays:
         return index
     return int(np.searchsorted(np.asarray(stored.arrays["source_index"]), index))
@@ -80,7 +85,3 @@ def _row_text(stored: StoredSet, level: int) -> str:
     severity = stored.severities[level]
     backend = f" [{stored.manifest.backend}]" if stored.manifest.backend else ""
     return f"{stored.name}{backend}\n{severity.label}" if severity.parameter else f"{stored.name}{backend}"
-
-
-def _label_text(stored: StoredSet, index: int) -> str:
-    return CIFAR10_CLASSES[int(stored.labels[row_of(stored, index)])]

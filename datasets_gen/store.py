@@ -149,6 +149,11 @@ class StoredSet:
     def severities(self) -> tuple[Severity, ...]:
         return self.manifest.severities
 
+    @property
+    def external(self) -> bool:
+        """True for a set whose images do not come from the clean split (not paired with it image by image)."""
+        return bool(self.manifest.resources.get("external"))
+
     def sha256(self, array: str = "images") -> str:
         return self.manifest.arrays[array].sha256
 

@@ -362,3 +362,27 @@ def test_store_with_family_loads_for_scoring_as_unpaired(
     manifest_file.write_text(json.dumps(manifest))
     with pytest.raises(BenchError, match="has 100 images, clean has 60"):
         load_scoring_sets(out)
+
+
+@pytest.mark.shared
+def test_preview_shows_external_sets_beside_the_derived_ones(
+    tmp_path: Path, synthetic_npz: Path, shared_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A store holding the CIFAR-10G family (other images, another count) still draws its contact sheet: each
+    column shows the external set's first image of the column's class."""
+    from libkd_bench.datasets_gen.preview import row_of
+    from libkd_bench.datasets_gen.store import SetStore
+
+    monkeypatch.setenv(cifar10g.COPY_ENV, str(shared_copy))
+    store = tmp_path / "sets"
+    code, _, err = generate(store, synthetic_npz, "--sets", "scramble,cifar10g", capsys=capsys)
+    assert code == 0, err
+    out = tmp_path / "sheet.png"
+    code, _, err = run_cli(["preview", str(store), "--out", str(out)], capsys)
+    assert code == 0, err
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    silhouettes = SetStore(store).load("cifar10g-silhouettes")
+    assert silhouettes.external
+    assert not SetStore(store).load("scramble").external
+    for label in range(10):
+        assert int(silhouettes.labels[row_of(silhouettes, 10_000, label)]) == label

@@ -51,7 +51,7 @@ class ScoringSets:
 
 def is_external(stored: StoredSet) -> bool:
     """True for a set whose images do not come from the clean split, so it is not paired with it image by image."""
-    return bool(stored.manifest.resources.get("external"))
+    return stored.external
 
 
 def parse_set_list(text: str | None) -> list[str] | None:
