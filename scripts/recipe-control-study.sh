@@ -15,13 +15,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup-env.sh"
 cd "$ROOT"
 
-SHARED="$ROOT/../shared"
-NPZ="$SHARED/data/cifar10-jpeg/test.npz"
-export LIBKD_BENCH_ZOO_DIR="${LIBKD_BENCH_ZOO_DIR:-$SHARED/checkpoints/akamaster}"
-if [ ! -f "$NPZ" ] || [ ! -d "$LIBKD_BENCH_ZOO_DIR" ]; then
-    echo "recipe-control study: $NPZ or $LIBKD_BENCH_ZOO_DIR not found; it needs ../shared beside the checkout" >&2
-    exit 2
-fi
+source "$ROOT/scripts/shared-subset.sh"
+require_shared "recipe-control study"
 WORK="${LIBKD_BENCH_WORK:-$ROOT/work/recipe-control}"
 OUT="$ROOT/results/recipe-control"
 RESULTS="$WORK/results"
@@ -37,8 +32,5 @@ score zoo:akamaster-resnet20 --name resnet20-recipe
 score zoo:ref-resnet20-kd --name resnet20-kd --teacher resnet56 --baseline resnet20-baseline \
     --recipe-control resnet20-recipe --kd-method "Hinton KD (T=4, alpha=0.9)"
 
-rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp/runs"
-cp "$RESULTS"/runs/*.json "$OUT.tmp/runs/"
-libkd-bench leaderboard --results "$RESULTS" --out "$OUT.tmp" >/dev/null
-rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
+publish_leaderboard "$RESULTS" "$OUT"
 echo "recipe-control study written to $OUT" >&2

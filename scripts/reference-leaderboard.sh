@@ -14,13 +14,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup-env.sh"
 cd "$ROOT"
 
-SHARED="$ROOT/../shared"
-NPZ="$SHARED/data/cifar10-jpeg/test.npz"
-export LIBKD_BENCH_ZOO_DIR="${LIBKD_BENCH_ZOO_DIR:-$SHARED/checkpoints/akamaster}"
-if [ ! -f "$NPZ" ] || [ ! -d "$LIBKD_BENCH_ZOO_DIR" ]; then
-    echo "reference leaderboard: $NPZ or $LIBKD_BENCH_ZOO_DIR not found; it needs ../shared beside the checkout" >&2
-    exit 2
-fi
+source "$ROOT/scripts/shared-subset.sh"
+require_shared "reference leaderboard"
 WORK="${LIBKD_BENCH_WORK:-$ROOT/work/reference}"
 OUT="$ROOT/results/reference"
 RESULTS="$WORK/results"
@@ -58,8 +53,5 @@ score zoo:ref-vit-disttoken --name vit-disttoken --teacher resnet56 --baseline v
 score zoo:ref-vit-libkd --name vit-libkd --teacher resnet56+rednet --baseline vit-baseline \
     --kd-method "LIB-KD: distillation token, CNN + INN ensemble, precomputed logits"
 
-rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp/runs"
-cp "$RESULTS"/runs/*.json "$OUT.tmp/runs/"
-libkd-bench leaderboard --results "$RESULTS" --out "$OUT.tmp" >/dev/null
-rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
+publish_leaderboard "$RESULTS" "$OUT"
 echo "reference leaderboard written to $OUT" >&2

@@ -338,7 +338,7 @@ def test_generate_refuses_an_unknown_polarity(tmp_path: Path, synthetic_npz: Pat
 def test_store_with_family_loads_for_scoring_as_unpaired(
     tmp_path: Path, synthetic_npz: Path, shared_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    from libkd_bench.scoring.sets import is_external, load_scoring_sets
+    from libkd_bench.scoring.sets import load_scoring_sets
     from libkd_bench.scoring.stored_outcomes import stored_outcome, stored_set_entry
 
     monkeypatch.setenv(cifar10g.COPY_ENV, str(shared_copy))
@@ -347,8 +347,8 @@ def test_store_with_family_loads_for_scoring_as_unpaired(
     assert code == 0, err
     sets = load_scoring_sets(out)  # 60 clean images, 100 drawings: accepted, being external
     stored = sets.sets["cifar10g-silhouettes"]
-    assert is_external(stored)
-    assert not is_external(sets.clean)
+    assert stored.external
+    assert not sets.clean.external
     entry = stored_set_entry(stored)
     assert entry["paired_with_clean"] is False
     assert entry["external"]["licence"] == "CC BY-NC-SA 4.0"

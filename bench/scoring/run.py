@@ -35,7 +35,7 @@ from libkd_bench.scoring.stored_outcomes import (
     adversarial_entry,
     adversarial_key,
     adversarial_outcome,
-    label_files,
+    cached_set_logits,
     stored_outcome,
     stored_set_entry,
 )
@@ -140,14 +140,13 @@ def _stored_outcomes(
     with progress_bar(sets.total_images, model_name, enabled=options.progress) as bar:
         for name, stored in sets.sets.items():
             entry = entries[name] = stored_set_entry(stored)
-            levels, n = stored.images.shape[:2]
-            logits = None if options.recompute else read_unless_damaged(cache.load_set, entry["sha256"], levels, n)
-            if logits is None or not cache.has_labels(entry["sha256"], entry["label_arrays"]):
-                logits = engine.set_logits(stored.images, bar.update) if logits is None else logits
-                cache.save_set(entry["sha256"], logits, label_files(stored))
+            logits, fresh = cached_set_logits(
+                cache, stored, lambda stored=stored: engine.set_logits(stored.images, bar.update), options.recompute
+            )
+            if fresh:
                 computed.append(name)
             else:
-                bar.update(levels * n)
+                bar.update(stored.images.shape[0] * stored.images.shape[1])
             outcomes[name] = stored_outcome(name, entry, logits, _label_arrays(stored))
     return outcomes, entries, computed
 

@@ -49,11 +49,6 @@ class ScoringSets:
         return sum(int(s.images.shape[0] * s.images.shape[1]) for s in self.sets.values())
 
 
-def is_external(stored: StoredSet) -> bool:
-    """True for a set whose images do not come from the clean split, so it is not paired with it image by image."""
-    return stored.external
-
-
 def parse_set_list(text: str | None) -> list[str] | None:
     """``--sets a,b`` -> set names in order without duplicates; None or empty -> None (every set in the store).
 
@@ -117,7 +112,7 @@ def load_scoring_sets(root: Path, names: Sequence[str] | None = None) -> Scoring
                     f"set {name} in {root} indexes images outside its clean split; regenerate it with "
                     f"libkd-bench generate-sets --sets {name} --out {root} --force"
                 )
-        elif stored.labels.shape[0] != n_clean and not is_external(stored):
+        elif stored.labels.shape[0] != n_clean and not stored.external:
             raise BenchError(
                 f"set {name} in {root} has {stored.labels.shape[0]} images, clean has "
                 f"{sets[CLEAN].labels.shape[0]}; regenerate it with generate-sets --force"

@@ -8,7 +8,7 @@ later by ``rescore`` or as a teacher/baseline run, so all three paths give ident
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from libkd_bench.datasets_gen.store import Severity, StoredSet
 from libkd_bench.metrics.outcomes import ADVERSARIAL_PREFIX, CLEAN, SetOutcome
 from libkd_bench.records.run_record import RunRecord
 from libkd_bench.scoring.adversarial_settings import AttackName, eps_label
-from libkd_bench.scoring.logits_cache import LABEL_ARRAYS, DamagedCacheEntry, LogitsCache
+from libkd_bench.scoring.logits_cache import LABEL_ARRAYS, DamagedCacheEntry, LogitsCache, read_unless_damaged
 
 _ATTACK_ORDER = [a.set_name for a in AttackName]
 
@@ -56,6 +56,24 @@ def label_files(stored: StoredSet) -> dict[str, Path]:
     """The set's label-like array files, to copy into the logits cache."""
     arrays = stored.manifest.arrays
     return {a: stored.path / arrays[a].file for a in LABEL_ARRAYS if a in arrays}
+
+
+def cached_set_logits(
+    cache: LogitsCache, stored: StoredSet, compute: Callable[[], np.ndarray], recompute: bool = False
+) -> tuple[np.ndarray, bool]:
+    """A stored set's float32 (S, N, C) logits from the cache, or ``compute()`` saved there with the set's label
+    files; the flag is True when they were computed. Cached logits whose label files are missing from the cache
+    are kept and the labels written beside them."""
+    sha = stored.sha256("images")
+    levels, n = stored.images.shape[:2]
+    logits = None if recompute else read_unless_damaged(cache.load_set, sha, levels, n)
+    label_arrays = {a: stored.sha256(a) for a in LABEL_ARRAYS if a in stored.manifest.arrays}
+    if logits is not None and cache.has_labels(sha, label_arrays):
+        return logits, False
+    if logits is None:
+        logits = compute()
+    cache.save_set(sha, logits, label_files(stored))
+    return logits, True
 
 
 def stored_outcome(

@@ -8,6 +8,7 @@ verified before the first pass, so a missing checkpoint fails in seconds.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,8 +83,17 @@ def predict(
 ) -> dict[tuple[str, str], np.ndarray]:
     """Predictions of each model in ``needs`` on each of its sets (those present in ``sets``), cached logits first."""
     from libkd_bench.scoring.forward import ForwardEngine
-    from libkd_bench.scoring.logits_cache import LogitsCache, read_unless_damaged
-    from libkd_bench.scoring.stored_outcomes import label_files
+    from libkd_bench.scoring.logits_cache import LogitsCache
+    from libkd_bench.scoring.stored_outcomes import cached_set_logits
+
+    engines: dict[str, ForwardEngine] = {}  # built on a model's first cache miss only
+
+    def forward(model: str, loaded: LoadedModel, stored: StoredSet) -> np.ndarray:
+        if progress:
+            progress(model, stored.name)
+        if model not in engines:
+            engines[model] = ForwardEngine(loaded.module, engine)
+        return engines[model].set_logits(stored.images)
 
     out: dict[tuple[str, str], np.ndarray] = {}
     for model, wanted in needs.items():
@@ -92,17 +102,8 @@ def predict(
             continue
         loaded = pool.get(model)
         cache = LogitsCache.for_model(results, loaded.checkpoint.sha256, loaded.spec.to_json())
-        forward: ForwardEngine | None = None
         for name in chosen:
             stored = sets[name]
-            levels, n = stored.images.shape[:2]
-            sha = stored.sha256("images")
-            logits = read_unless_damaged(cache.load_set, sha, levels, n)
-            if logits is None:
-                if progress:
-                    progress(model, name)
-                forward = forward or ForwardEngine(loaded.module, engine)
-                logits = forward.set_logits(stored.images)
-                cache.save_set(sha, logits, label_files(stored))
+            logits, _ = cached_set_logits(cache, stored, functools.partial(forward, model, loaded, stored))
             out[model, name] = np.asarray(logits).argmax(axis=-1).astype(np.int64)
     return out

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from libkd_bench.metrics.bootstrap import BootstrapConfig, PairedBootstrap
+from libkd_bench.metrics.chance import chance_of_run
 from libkd_bench.metrics.formulas import class_indicators
 
 Z95 = 1.96
@@ -58,24 +59,17 @@ def _bootstrap(n: int, config: BootstrapConfig) -> PairedBootstrap:
 
 
 def excess_over_chance(predicted: np.ndarray, labels: np.ndarray, num_classes: int, boot: PairedBootstrap) -> Estimate:
-    """Accuracy minus the chance a frequency-matched guesser would have, over every level of ``predicted``.
+    """Accuracy minus the chance a frequency-matched guesser would have
+    (:func:`~libkd_bench.metrics.chance.chance_of_run`), averaged over every level of ``predicted``.
 
     Args:
         predicted: int (S, N) or (N,) predictions.
         labels: int (N,).
     """
     predicted = np.atleast_2d(predicted)
-    q = np.mean([class_indicators(p, num_classes) for p in predicted], axis=0)  # (N, K) predicted class weights
-    p = class_indicators(labels, num_classes)
     hit = (predicted == labels).mean(axis=0).astype(np.float64)
-    per_image = np.column_stack([hit, q, p])
-    point = per_image.mean(axis=0)
-    samples = boot.means(per_image)
-
-    def excess(m: np.ndarray) -> np.ndarray:
-        return m[..., 0] - (m[..., 1 : 1 + num_classes] * m[..., 1 + num_classes :]).sum(axis=-1)
-
-    return estimate(float(excess(point)), excess(samples), boot)
+    chance_point, chance_samples = chance_of_run(predicted, labels, num_classes, boot)
+    return estimate(float(hit.mean() - chance_point.mean()), boot.means(hit) - chance_samples.mean(axis=1), boot)
 
 
 def accuracy(predicted: np.ndarray, labels: np.ndarray, boot: PairedBootstrap) -> Estimate:
