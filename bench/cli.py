@@ -8,6 +8,7 @@ exit code 2. Command modules import heavy libraries inside ``run`` so that ``--h
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -19,6 +20,12 @@ import libkd_bench
 from libkd_bench.core.errors import BenchError, BenchWarning
 
 PROG = "libkd-bench"
+# Write failures of the storage, not of the program: reported in one line with the fix (every write is atomic).
+STORAGE_FAILURES = {
+    errno.ENOSPC: "no space left on the device; free space there or choose another output folder",
+    errno.EDQUOT: "disk quota exceeded; free space there or choose another output folder",
+    errno.EROFS: "the file system is read-only; choose a writable output folder",
+}
 # Module names under libkd_bench.commands, in the order ``--help`` lists them.
 COMMAND_MODULES = (
     "generate_sets",
@@ -80,6 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        if exc.errno not in STORAGE_FAILURES:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        reason = STORAGE_FAILURES[exc.errno]
+        print(f"{PROG}: error: cannot write{where}: {reason}; nothing partial was kept", file=sys.stderr)
+        return 2
 
 
 def _show_warning(

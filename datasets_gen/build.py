@@ -185,6 +185,7 @@ def build_sets(
     names = with_prerequisites([CLEAN, *by_name])
     resolved = linked_backends(names, {name: plan.backend for name, plan in by_name.items()})
     ordered = [by_name.get(name) or plan_set(name, seed, backend=resolved[name]) for name in names]
+    _refuse_mixing_sources(store, split, names)
     source = split.info.to_json()
     reports = []
     with contextlib.nullcontext(executor) if executor is not None else LocalExecutor(workers) as pool:
@@ -204,6 +205,26 @@ def build_sets(
                 images = _manifest(store, plan.entry.name).arrays["labels"].shape[0]
             reports.append(BuildReport(plan.entry.name, status, store.path(plan.entry.name), images, elapsed))
     return reports
+
+
+def _refuse_mixing_sources(store: SetStore, split: Split, names: Sequence[str]) -> None:
+    """Refuse a build that would leave sets of two clean splits in one store (``--limit 200`` into a store made
+    with ``--limit 100``): the sets it does not rebuild would stay on the other split."""
+    kept = [name for name in store.names() if name not in names]
+    others = [name for name in kept if (_stored_source(store, name).get("id")) != split.info.id]
+    if not others:
+        return
+    theirs = _stored_source(store, others[0])
+    limit = f" --limit {theirs['limit']}" if theirs.get("limit") else " without --limit"
+    raise BenchError(
+        f"{store.root} holds sets of another clean split ({', '.join(others)} from {theirs.get('id')}, made{limit}) "
+        f"than this call's {split.info.id}; generate into another --out, or use that store's --source and --limit"
+    )
+
+
+def _stored_source(store: SetStore, name: str) -> Mapping[str, Any]:
+    manifest = store.manifest(name)
+    return manifest.source if manifest is not None else {}
 
 
 def _inputs_identity(entry: GeneratorEntry, store: SetStore) -> dict[str, Any]:

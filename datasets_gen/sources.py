@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from libkd_bench.core.errors import BenchError
+from libkd_bench.core.locations import as_given
 from libkd_bench.core.provenance import sha256_array
 from libkd_bench.datasets_gen.classes import CIFAR10_CLASSES, IMAGE_SHAPE, NUM_CLASSES
 
@@ -89,13 +90,13 @@ def load_source(spec: str = "cifar10", data_root: Path | None = None, limit: int
 
         root = data_root or default_data_root()
         images, labels = load_test_split(root)
-        where = str(root)
+        where = as_given(root)
     elif kind is SourceKind.NPZ:
         images, labels = _read_npz(location)
-        where = str(location)
+        where = as_given(location)
     else:
         images, labels = _read_folder(location)
-        where = str(location)
+        where = as_given(location)
     _check_split(images, labels, spec)
     if limit is not None:
         if limit <= 0:

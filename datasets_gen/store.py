@@ -17,7 +17,9 @@ differently (it would no longer share them with its sibling sets).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -167,7 +169,9 @@ class SetDraft:
 
     def allocate(self, name: str, shape: tuple[int, ...], dtype: np.dtype | str) -> np.ndarray:
         """A zero-filled writable memory map ``<name>.npy`` of the given shape and dtype."""
-        array = np.lib.format.open_memmap(self.directory / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
+        path = self.directory / f"{name}.npy"
+        array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+        _reserve(path)
         self._arrays[name] = array
         return array
 
@@ -185,6 +189,22 @@ class SetDraft:
         complete = replace(manifest, arrays=records)
         (self.directory / MANIFEST).write_text(complete.dumps())
         return complete
+
+
+def _reserve(path: Path) -> None:
+    """Give the sparse file behind a memory map its blocks now: on a full disk the write then fails here with
+    ENOSPC (an OSError the command reports) instead of killing the process with SIGBUS when a page is touched."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno in (errno.EINVAL, errno.EOPNOTSUPP):  # a file system without fallocate: nothing to reserve
+            return
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+    finally:
+        os.close(fd)
 
 
 class SetStore:
@@ -216,9 +236,17 @@ class SetStore:
         if not file.is_file():
             return None
         try:
-            return SetManifest.from_json(json.loads(file.read_text()))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise BenchError(f"set {name}: {file} is not a valid manifest ({exc}); rebuild it with --force") from None
+            manifest = SetManifest.from_json(json.loads(file.read_text()))
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError, UnicodeDecodeError) as exc:
+            reason = "nested too deep" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+            message = f"set {name}: {file} is not a valid manifest ({reason}); rebuild it with --force"
+            raise BenchError(message) from None
+        if manifest.set != name:
+            raise BenchError(
+                f"folder {name} of {self.root} holds set {manifest.set!r} (generator {manifest.generator}); a set is "
+                f"read under its own name: rename the folder to {manifest.set} or rebuild {name} with --force"
+            )
+        return manifest
 
     def load(self, name: str, verify: bool = True) -> StoredSet:
         manifest = self.manifest(name)

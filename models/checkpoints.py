@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from libkd_bench.core.locations import as_given
 from libkd_bench.models.checkpoint_contents import StateDict, find_state_dict
 from libkd_bench.models.checkpoint_formats import CheckpointFile, read_checkpoint_file
 from libkd_bench.models.sidecar import read_sidecar, sidecar_path
@@ -36,6 +37,8 @@ class CheckpointInfo:
         zoo: the zoo name, for ``zoo:NAME`` references.
         sidecar: the sidecar file whose spec fields were used, if any.
         other_entries: top-level entries kept neither as weights nor as metadata (optimizer state, EMA...).
+        part: for a distiller's checkpoint, the network loaded (``student`` or ``teacher``); "" otherwise.
+        other_parts: what a distiller's checkpoint also holds and was not loaded (``teacher``, connectors).
     """
 
     path: str
@@ -48,6 +51,8 @@ class CheckpointInfo:
     zoo: str | None = None
     sidecar: str | None = None
     other_entries: tuple[str, ...] = ()
+    part: str = ""
+    other_parts: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +66,8 @@ class CheckpointInfo:
             "zoo": self.zoo,
             "sidecar": self.sidecar,
             "other_entries": list(self.other_entries),
+            # only for a distiller's checkpoint, so the records of single networks stay as they were
+            **({"part": self.part, "other_parts": list(self.other_parts)} if self.part else {}),
         }
 
 
@@ -76,7 +83,7 @@ class OpenedCheckpoint:
 
     def info(self, stripped_prefix: str = "") -> CheckpointInfo:
         return CheckpointInfo(
-            path=str(self.file.path),
+            path=f"{ZOO_PREFIX}{self.zoo}" if self.zoo else as_given(self.file.path),
             sha256=self.file.sha256,
             format=self.file.format.value,
             metadata={**self.file.header, **self.weights.metadata},
@@ -84,13 +91,20 @@ class OpenedCheckpoint:
             location=self.weights.location,
             stripped_prefix=stripped_prefix,
             zoo=self.zoo,
-            sidecar=None if self.sidecar is None else str(self.sidecar),
+            sidecar=None if self.sidecar is None else self.sidecar.name if self.zoo else as_given(self.sidecar),
             other_entries=self.weights.other_entries,
+            part=self.weights.part,
+            other_parts=self.weights.other_parts,
         )
 
 
-def open_checkpoint(checkpoint: str | os.PathLike[str], *, unsafe_pickle: bool = False) -> OpenedCheckpoint:
-    """Read ``checkpoint`` (a path or ``zoo:NAME``) and find its weights; every failure is a one-line BenchError."""
+def open_checkpoint(
+    checkpoint: str | os.PathLike[str], *, unsafe_pickle: bool = False, part: str | None = None
+) -> OpenedCheckpoint:
+    """Read ``checkpoint`` (a path or ``zoo:NAME``) and find its weights; every failure is a one-line BenchError.
+
+    ``part`` picks the student (default) or the teacher of a distiller's checkpoint.
+    """
     zoo_name, defaults = None, SpecOverrides()
     if is_zoo_reference(checkpoint):
         zoo_name = str(checkpoint)[len(ZOO_PREFIX) :]
@@ -102,5 +116,5 @@ def open_checkpoint(checkpoint: str | os.PathLike[str], *, unsafe_pickle: bool =
     if sidecar is not None:
         defaults = defaults.then(read_sidecar(sidecar))
     file = read_checkpoint_file(path, unsafe_pickle=unsafe_pickle)
-    weights = find_state_dict(file.content, f"checkpoint {path}")
+    weights = find_state_dict(file.content, f"checkpoint {path}", part)
     return OpenedCheckpoint(file, weights, defaults, zoo_name, sidecar)

@@ -12,15 +12,17 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from libkd_bench.core.errors import BenchError
-from libkd_bench.models.spec import Interpolation, Preset, SpecOverrides
+from libkd_bench.models.spec import Interpolation, Preset, SpecOverrides, parse_normalisation
+
+KD_PARTS = ("student", "teacher")  # as libkd_bench.models.checkpoint_contents, which imports torch
 
 if TYPE_CHECKING:
     from libkd_bench.models.loading import LoadedModel
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add --arch, --arch-module, --arch-path, --arch-option, --num-classes, --preset, --mean, --std, --input-size,
-    --interpolation and --unsafe-pickle."""
+    """Add --arch, --arch-module, --arch-path, --arch-option, --num-classes, --preprocess, --preset, --mean, --std,
+    --input-size, --interpolation, --part and --unsafe-pickle."""
     group = parser.add_argument_group("model loading")
     group.add_argument("--arch", help="architecture (libkd-bench list-models) or timm:NAME; default: detected")
     group.add_argument(
@@ -45,11 +47,22 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="builder option, e.g. num_heads=8 for vit_cifar (repeatable)",
     )
     group.add_argument("--num-classes", type=int, help="expected number of classes (default: from the checkpoint)")
+    group.add_argument(
+        "--preprocess",
+        metavar="PRESET|MEAN,STD",
+        help=f"normalisation: a preset ({', '.join(p.value for p in Preset)}) or six numbers mean R,G,B,std R,G,B "
+        "([0, 1] scale); default: the architecture's published preset",
+    )
     group.add_argument("--preset", choices=[p.value for p in Preset], help="normalisation preset (mean/std)")
     group.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"), help="normalisation mean ([0, 1] scale)")
     group.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"), help="normalisation std ([0, 1] scale)")
     group.add_argument("--input-size", type=int, help="side the network expects; inputs are resized to it")
     group.add_argument("--interpolation", choices=[i.value for i in Interpolation], help="resize mode")
+    group.add_argument(
+        "--part",
+        choices=list(KD_PARTS),
+        help="network of a distiller's checkpoint holding a student and a teacher (default: student)",
+    )
     group.add_argument(
         "--unsafe-pickle",
         action="store_true",
@@ -80,10 +93,15 @@ def overrides_from_args(args: argparse.Namespace) -> SpecOverrides:
     """The spec fields the flags set (arch and num_classes included)."""
     mean = tuple(args.mean) if args.mean is not None else None
     std = tuple(args.std) if args.std is not None else None
+    preset = args.preset
+    if getattr(args, "preprocess", None) is not None:
+        if preset is not None or mean is not None or std is not None:
+            raise BenchError("give --preprocess or --preset/--mean/--std, not both")
+        preset, mean, std = parse_normalisation(args.preprocess)
     return SpecOverrides(
         arch=args.arch,
         num_classes=args.num_classes,
-        preset=args.preset,
+        preset=preset,
         mean=mean,  # type: ignore[arg-type]
         std=std,  # type: ignore[arg-type]
         input_size=args.input_size,
@@ -104,4 +122,5 @@ def load_model_from_args(checkpoint: str, args: argparse.Namespace, device: str 
         arch_modules=tuple(args.arch_module),
         device=device,
         overrides=overrides_from_args(args),
+        part=getattr(args, "part", None),
     )

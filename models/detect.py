@@ -18,12 +18,12 @@ from typing import Any
 import torch
 
 from libkd_bench.models.checkpoint_contents import shapes_of
-from libkd_bench.models.registry import ArchitectureEntry, registered_entries
+from libkd_bench.models.registry import ArchitectureBuildError, ArchitectureEntry, registered_entries
 from libkd_bench.models.user_architectures import load_all_entry_points
 
 Shapes = Mapping[str, tuple[int, ...]]
 DEFAULT_NUM_CLASSES = 10
-_BUILD_ERRORS = (RuntimeError, NotImplementedError, TypeError, ValueError, AssertionError)
+_BUILD_ERRORS = (ArchitectureBuildError, RuntimeError, NotImplementedError, TypeError, ValueError, AssertionError)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from libkd_bench.core.errors import BenchError
 from libkd_bench.models.checkpoints import CheckpointInfo, open_checkpoint
 from libkd_bench.models.detect import detect_architecture
 from libkd_bench.models.loading import load_opened
+from libkd_bench.models.registry import get_architecture
 from libkd_bench.models.spec import ModelSpec, SpecOverrides
 from libkd_bench.models.user_architectures import load_arch_module
 
@@ -33,6 +34,8 @@ class CheckpointReport:
         arch_detected: True when the architecture was detected rather than named.
         candidates: architectures that fit, when several do.
         detection_note: why there is no spec, when there is none.
+        layout: the public code whose key layout the architecture reproduces (repository@commit and module),
+            with ``spec``.
     """
 
     info: CheckpointInfo
@@ -43,6 +46,7 @@ class CheckpointReport:
     arch_detected: bool = False
     candidates: tuple[str, ...] = ()
     detection_note: str = ""
+    layout: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +59,7 @@ class CheckpointReport:
             "spec": None if self.spec is None else self.spec.to_json(),
             "candidates": list(self.candidates),
             "detection_note": self.detection_note,
+            "layout": self.layout,
         }
 
 
@@ -64,6 +69,7 @@ def inspect_checkpoint(
     unsafe_pickle: bool = False,
     arch_modules: Sequence[str] = (),
     overrides: SpecOverrides | None = None,
+    part: str | None = None,
 ) -> CheckpointReport:
     """Inspect ``checkpoint`` (a path or ``zoo:NAME``); unreadable files and failed loads raise a BenchError.
 
@@ -72,11 +78,12 @@ def inspect_checkpoint(
         unsafe_pickle: allow unpickling arbitrary objects (trusted files only).
         arch_modules: user architecture files to import first.
         overrides: model options (as from the command line); any option makes the load mandatory.
+        part: ``student`` (default) or ``teacher``: the network of a distiller's checkpoint to inspect.
     """
     for reference in arch_modules:
         load_arch_module(reference)
     caller = overrides or SpecOverrides()
-    opened = open_checkpoint(checkpoint, unsafe_pickle=unsafe_pickle)
+    opened = open_checkpoint(checkpoint, unsafe_pickle=unsafe_pickle, part=part)
     weights = opened.weights.stripped
     counts = {"num_tensors": len(weights), "num_values": sum(t.numel() for t in weights.values())}
     requested = opened.defaults.then(caller)
@@ -102,4 +109,5 @@ def inspect_checkpoint(
         spec=loaded.spec,
         num_parameters=loaded.num_parameters,
         arch_detected=loaded.arch_detected,
+        layout=get_architecture(loaded.spec.arch).source,
     )

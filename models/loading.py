@@ -166,6 +166,7 @@ def load_model(
     arch_modules: Sequence[str] = (),
     device: str | torch.device = "cpu",
     overrides: SpecOverrides | None = None,
+    part: str | None = None,
 ) -> LoadedModel:
     """Load ``checkpoint`` (a file or ``zoo:NAME``) as a wrapped model; see the module docstring.
 
@@ -178,6 +179,7 @@ def load_model(
         arch_modules: ``path.py[:builder]`` files to import before loading.
         device: where the module is placed.
         overrides: partial spec from flags; layered over the sidecar, under ``spec``/``arch``/``num_classes``.
+        part: ``student`` (default) or ``teacher``: the network of a distiller's checkpoint to load.
 
     Raises:
         BenchError: one line, for every problem the user can fix.
@@ -185,7 +187,7 @@ def load_model(
     for reference in arch_modules:
         load_arch_module(reference)
     caller = _caller_layer(arch, spec, num_classes, overrides)
-    return load_opened(open_checkpoint(checkpoint, unsafe_pickle=unsafe_pickle), caller, device)
+    return load_opened(open_checkpoint(checkpoint, unsafe_pickle=unsafe_pickle, part=part), caller, device)
 
 
 def load_opened(opened: OpenedCheckpoint, caller: SpecOverrides, device: str | torch.device = "cpu") -> LoadedModel:

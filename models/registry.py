@@ -25,6 +25,10 @@ PREFIX_SEPARATOR = ":"
 NO_SPATIAL_LAYER = ""  # attention_layer of a network with no spatial features (e.g. a colour histogram)
 
 
+class ArchitectureBuildError(BenchError):
+    """A builder that raised, or returned something other than a network; detection skips such a candidate."""
+
+
 @dataclass(frozen=True, eq=False)
 class ArchitectureEntry:
     """A registered architecture (hashed by identity, so signatures can be cached per entry).
@@ -61,8 +65,30 @@ class ArchitectureEntry:
     attention_layer: str | None = None
 
     def build(self, num_classes: int, **kwargs: Any) -> Any:
-        """A new network with random weights (on the current default device)."""
-        return self.builder(num_classes=num_classes, **{**self.kwargs, **kwargs})
+        """A new network with random weights (on the current default device).
+
+        Raises:
+            ArchitectureBuildError: the builder failed or returned something that is not a ``torch.nn.Module`` (a
+                builder from the user's files or a package is code libkd-bench does not control).
+        """
+        import torch
+
+        try:
+            network = self.builder(num_classes=num_classes, **{**self.kwargs, **kwargs})
+        except BenchError:
+            raise
+        except Exception as exc:
+            reason = " ".join(str(exc).split())[:200]
+            raise ArchitectureBuildError(
+                f"architecture {self.name} ({self.source}) failed to build: {type(exc).__name__}: {reason}; fix the "
+                "builder or its --arch-option values"
+            ) from None
+        if not isinstance(network, torch.nn.Module):
+            raise ArchitectureBuildError(
+                f"architecture {self.name} ({self.source}) built a {type(network).__name__}, not a torch.nn.Module; "
+                "the builder must return the network"
+            )
+        return network
 
 
 _ENTRIES: dict[str, ArchitectureEntry] = {}

@@ -29,15 +29,21 @@ class Preset(str, enum.Enum):
     """Named per-channel normalisation statistics (RGB, for images scaled to [0, 1])."""
 
     CIFAR10 = "cifar10"
+    CIFAR10_KUANGLIU = "cifar10-kuangliu"
+    CIFAR10_HUYVNPHAN = "cifar10-huyvnphan"
     CIFAR100 = "cifar100"
     IMAGENET = "imagenet"
     NONE = "none"
 
 
 # mean, std per preset. cifar10/cifar100: the training-set statistics (cifar100 as RepDistiller normalises);
-# imagenet: torchvision's; none: the network sees [0, 1] inputs unchanged.
+# cifar10-kuangliu: the std kuangliu/pytorch-cifar and chenyaofo/pytorch-cifar-models train with;
+# cifar10-huyvnphan: huyvnphan/PyTorch_CIFAR10's rounding of the cifar10 std; imagenet: torchvision's;
+# none: the network sees [0, 1] inputs unchanged (or normalises inside itself).
 PRESET_STATS: dict[Preset, tuple[Triple, Triple]] = {
     Preset.CIFAR10: ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    Preset.CIFAR10_KUANGLIU: ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    Preset.CIFAR10_HUYVNPHAN: ((0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616)),
     Preset.CIFAR100: ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)),
     Preset.IMAGENET: ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     Preset.NONE: ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
@@ -59,6 +65,25 @@ def enum_member(kind: type[enum.Enum], value: Any, what: str) -> Any:
     except ValueError:
         known = ", ".join(member.value for member in kind)
         raise BenchError(f"unknown {what} {value!r}; known: {known}") from None
+
+
+def parse_normalisation(text: str) -> tuple[Preset | None, Triple | None, Triple | None]:
+    """``--preprocess`` text -> (preset, mean, std): a preset name, or six numbers ``R,G,B,R,G,B`` (mean then std;
+    a ``/`` may separate the two), on the [0, 1] scale."""
+    if text.strip() in {member.value for member in Preset}:
+        return Preset(text.strip()), None, None
+    parts = [p for p in text.replace("/", ",").split(",") if p.strip()]
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) != 6:
+        known = ", ".join(member.value for member in Preset)
+        raise BenchError(
+            f"--preprocess {text!r} is neither a preset ({known}) nor six numbers mean R,G,B,std R,G,B, e.g. "
+            "--preprocess 0.4914,0.4822,0.4465,0.2470,0.2435,0.2616"
+        )
+    return None, _triple(numbers[:3], "mean"), _triple(numbers[3:], "std")
 
 
 def _triple(value: Sequence[float], what: str) -> Triple:

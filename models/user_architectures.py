@@ -77,9 +77,10 @@ def _import_file(path: Path) -> ModuleType:
     sys.modules[name] = module  # classes defined there must be findable by name (pickling, dataclasses)
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # the user's code: report any failure as one line naming the file
+    except (Exception, SystemExit) as exc:  # the user's code: any failure, sys.exit included, is one line
         del sys.modules[name]
-        raise BenchError(f"importing --arch-module {path} failed: {type(exc).__name__}: {exc}") from None
+        reason = f"it called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+        raise BenchError(f"importing --arch-module {path} failed: {reason}") from None
     _IMPORTED_FILES[path] = module
     return module
 
@@ -139,7 +140,7 @@ def _load(ep: metadata.EntryPoint) -> None:
     distribution = getattr(ep.dist, "name", None) or "an installed package"
     try:
         target = ep.load()
-    except Exception as exc:  # third-party code: one line naming the entry point and its package
+    except (Exception, SystemExit) as exc:  # third-party code: one line naming the entry point and its package
         raise BenchError(
             f"architecture entry point {ep.name} = {ep.value} of {distribution} failed to load: "
             f"{type(exc).__name__}: {exc}"

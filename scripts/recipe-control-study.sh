@@ -17,8 +17,8 @@ cd "$ROOT"
 
 source "$ROOT/scripts/shared-subset.sh"
 require_shared "recipe-control study"
-WORK="${LIBKD_BENCH_WORK:-$ROOT/work/recipe-control}"
-OUT="$ROOT/results/recipe-control"
+WORK="${LIBKD_BENCH_WORK:-work/recipe-control}"
+OUT="results/recipe-control"
 RESULTS="$WORK/results"
 
 libkd-bench generate-sets --source "npz:$NPZ" --limit 2000 --seed 0 --out "$WORK/sets" --workers 2 --no-progress

@@ -16,8 +16,8 @@ cd "$ROOT"
 
 source "$ROOT/scripts/shared-subset.sh"
 require_shared "reference leaderboard"
-WORK="${LIBKD_BENCH_WORK:-$ROOT/work/reference}"
-OUT="$ROOT/results/reference"
+WORK="${LIBKD_BENCH_WORK:-work/reference}"
+OUT="results/reference"
 RESULTS="$WORK/results"
 
 GENERATE=(libkd-bench generate-sets --source "npz:$NPZ" --limit 2000 --seed 0 --out "$WORK/sets" --workers 2 --no-progress)

@@ -3,7 +3,9 @@
 # shared CIFAR-10 JPEG test copy and the zoo checkpoints are, and how a study's leaderboard is published.
 #   require_shared "study name"     exit 2 with one line when ../shared is not beside the checkout
 #   publish_leaderboard RESULTS OUT write OUT (leaderboard, plots, run records) in one rename
-SHARED="$ROOT/../shared"
+# Relative to the checkout (the studies run from its root): records keep a location as it was given, and a path
+# relative to the repository reads the same on every machine.
+SHARED="../shared"
 NPZ="$SHARED/data/cifar10-jpeg/test.npz"
 export LIBKD_BENCH_ZOO_DIR="${LIBKD_BENCH_ZOO_DIR:-$SHARED/checkpoints/akamaster}"
 

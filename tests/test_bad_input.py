@@ -27,6 +27,7 @@ from libkd_bench.core.errors import BenchWarning
 from libkd_bench.core.progress import LogProgress
 from libkd_bench.datasets_gen.store import MANIFEST, is_temporary
 from libkd_bench.models import registry
+from libkd_bench.reports.leaderboard import LONG_COLUMNS
 
 TINY_ARCH = "resnet8_b"
 
@@ -287,6 +288,9 @@ def test_log_progress_lines() -> None:
 # --- check and preview ------------------------------------------------------------------------------------------
 
 
+HASH_COLUMN = LONG_COLUMNS.index("checkpoint_sha256")
+
+
 def baseline_text() -> str:
     from leaderboard_records import all_records
 
@@ -298,14 +302,14 @@ def baseline_text() -> str:
 def cut_inside_the_last_hash(text: str) -> str:
     """The file as a copy cut short leaves it: the last row ends 20 digits into its checkpoint_sha256."""
     last = text.rstrip("\n").rsplit("\n", 1)[1]
-    hash_start = len(",".join(last.split(",")[:9])) + 1
+    hash_start = len(",".join(last.split(",")[:HASH_COLUMN])) + 1
     return text[: text.rindex(last) + hash_start + 20]
 
 
 def shorten_a_hash(text: str) -> str:
     lines = text.split("\n")
     cells = lines[3].split(",")
-    cells[9] = cells[9][:30]
+    cells[HASH_COLUMN] = cells[HASH_COLUMN][:30]
     lines[3] = ",".join(cells)
     return "\n".join(lines)
 
@@ -329,7 +333,7 @@ def test_a_damaged_baseline_is_refused(
 
     results = write_results(tmp_path / "results")
     text = baseline_text()
-    assert text.split("\n")[0].split(",")[9] == "checkpoint_sha256"
+    assert text.split("\n")[0].split(",")[HASH_COLUMN] == "checkpoint_sha256"
     baseline = tmp_path / "baseline.csv"
     baseline.write_text(damage(text))
     code, _, err = run_cli(["check", "--baseline", str(baseline), "--results", str(results)], capsys)

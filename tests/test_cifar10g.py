@@ -250,12 +250,13 @@ def test_list_sets_shows_family_licence_and_citation(capsys: pytest.CaptureFixtu
     assert code == 0
     for name in FAMILY:
         assert name in stdout
-    footer = [line for line in stdout.splitlines() if line.startswith("external (")]
-    assert len(footer) == 1
-    assert all(name in footer[0] for name in FAMILY)
-    assert "CC BY-NC-SA 4.0" in footer[0]
-    assert "doi:10.5281/zenodo.5648918" in footer[0]
-    assert "unpaired" in footer[0]
+    footer = " ".join(stdout.split("external (", 1)[1].split("\n\n", 1)[0].split())  # wrapped to 100 columns
+    assert all(name in footer for name in FAMILY)
+    assert "CC BY-NC-SA 4.0" in footer
+    assert "doi:10.5281/zenodo.5648918" in footer
+    assert "unpaired" in footer
+    code, stdout, _ = run_cli(["list-sets", FAMILY[0]], capsys)
+    assert "Evans" in stdout  # the full citation
 
 
 def generate(out: Path, source: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

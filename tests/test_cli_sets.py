@@ -55,8 +55,10 @@ def test_list_sets_shows_every_set_with_its_severities(capsys: pytest.CaptureFix
     assert code == 0
     for name in list_generators():
         assert any(line.startswith(name + " ") for line in stdout.splitlines())
-    assert "n_segments=256,128,64,32,16" in stdout
+    assert "n_segments=256..16" in stdout
     assert "grid=2,4,8" in stdout
+    code, stdout, _ = run_cli(["list-sets", "superpixel"], capsys)
+    assert "n_segments=256,128,64,32,16" in stdout
 
 
 def test_preview_draws_a_row_per_set_and_severity(

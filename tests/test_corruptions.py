@@ -292,7 +292,10 @@ def test_family_errors_and_list_sets(tmp_path: Path, synthetic_npz: Path, capsys
     assert code == 0
     lines = [line for line in stdout.splitlines() if line.startswith("corruption-")]
     assert len(lines) == 15
-    assert all("common-corruption" in line and "severity=1,2,3,4,5" in line and "opt-in" in line for line in lines)
+    assert all("common-corruption" in line and "severity=1..5" in line for line in lines)
+    code, stdout, _ = run_cli(["list-sets", "corruption-fog"], capsys)
+    assert "severity=1,2,3,4,5" in stdout
+    assert "opt-in" in stdout
 
 
 # --- aggregate rows and the Corruptions column -------------------------------------------------------------------

@@ -153,7 +153,7 @@ def test_two_records_of_one_model_and_source_are_refused() -> None:
         long_frame([teacher(), twin])
 
 
-GOOD_LINE = f"m,src,clean,,accuracy,0.9,0.88,0.92,100,{'ab' * 32},0.1.0"
+GOOD_LINE = f"m,src,clean,,accuracy,0.9,0.88,0.92,100,,{'ab' * 32},0.1.0"
 
 
 @pytest.mark.parametrize(
@@ -199,8 +199,9 @@ def test_one_table_per_source_never_mixed() -> None:
     assert "resnet20" in first
     assert not any(name in first for name in ("resnet56", "vit-scratch", "vit-kd"))
     assert "resnet20" not in second
-    assert "(folder: data/cifar, n = 1000)" in markdown
-    assert "(npz: data/test.npz, n = 2000)" in markdown
+    assert "## folder-bbbb2222 (folder, n = 1000)" in markdown  # the id, not where this machine read it
+    assert "## npz-aaaa1111 (npz, n = 2000)" in markdown
+    assert "data/test.npz" not in markdown
 
 
 def test_columns_follow_the_reference_layout_and_empty_ones_are_dropped() -> None:
@@ -403,3 +404,16 @@ def test_plots_of_a_vanished_source_are_removed(tmp_path: Path, capsys: pytest.C
     assert run_cli(["leaderboard", "--results", str(results), "--out", str(out)], capsys)[0] == 0
     assert not stale.exists()
     assert kept.exists()
+
+
+def test_a_top_class_row_names_its_class_and_a_csv_without_names_still_reads() -> None:
+    records = all_records()
+    top = MetricRow("shape", None, "", "top_class", 3.0, None, None, 100)
+    frame = long_frame([dataclasses.replace(records[0], metrics=(*records[0].metrics, top))])
+    labels = frame.loc[frame["metric"] == "top_class", "value_label"].tolist()
+    assert labels == ["cat"]
+    assert set(frame.loc[frame["metric"] != "top_class", "value_label"]) == {""}
+    older = format_long_csv(long_frame(records)).splitlines()
+    column = LONG_COLUMNS.index("value_label")
+    without = "\n".join(",".join(c for i, c in enumerate(line.split(",")) if i != column) for line in older) + "\n"
+    assert parse_long_csv(without).equals(parse_long_csv("\n".join(older) + "\n"))

@@ -7,6 +7,7 @@ wheel and install it into a fresh environment.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 from libkd_bench.cli import main
-from libkd_bench.models.zoo import BUNDLED, BUNDLED_DIR
+from libkd_bench.models.zoo import BUNDLED, BUNDLED_DIR, zoo_entry
 
 REPO = Path(__file__).resolve().parents[1]
 GENERIC_NAMES = ("models", "bench", "datasets_gen")
@@ -188,4 +189,7 @@ def test_the_installed_wheel_exposes_no_generic_names_and_loads_the_zoo(wheel: P
     )
     assert inspected.returncode == 0, inspected.stderr
     checkpoint = json.loads(inspected.stdout)["checkpoint"]
-    assert Path(checkpoint["path"]).is_relative_to(site)
+    assert checkpoint["path"] == "zoo:control-colour"  # bundled weights by their zoo name, never the install path
+    assert str(site) not in inspected.stdout
+    bundled = site / "libkd_bench" / "models" / "zoo_weights" / zoo_entry("control-colour").bundled
+    assert checkpoint["sha256"] == hashlib.sha256(bundled.read_bytes()).hexdigest()

@@ -86,7 +86,7 @@ def parse_parameters(items: list[str]) -> dict[str, dict[str, object]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from libkd_bench.core.atomic_io import ensure_writable_dir
+    from libkd_bench.core.atomic_io import ensure_writable_dir, removed_if_left_empty
     from libkd_bench.core.executor import cluster_executor
     from libkd_bench.datasets_gen.build import build_sets, plan_sets
     from libkd_bench.datasets_gen.registry import parse_set_names
@@ -98,18 +98,20 @@ def run(args: argparse.Namespace) -> int:
     parameters = parse_parameters(args.param)
     plans = plan_sets(names, args.seed, parameters, backends)
     executor = cluster_executor(args.executor, args.workers, args.ray_address, args.ray_data)  # connects on entry
-    out = ensure_writable_dir(args.out or default_sets_dir())
-    split = load_source(args.source, args.data_root, args.limit)
-    with executor or contextlib.nullcontext():
-        reports = build_sets(
-            plans,
-            split,
-            SetStore(out),
-            workers=args.workers,
-            force=args.force,
-            progress=not args.no_progress,
-            executor=executor,
-        )
+    out = Path(args.out or default_sets_dir())
+    with removed_if_left_empty(out):
+        ensure_writable_dir(out)
+        split = load_source(args.source, args.data_root, args.limit)
+        with executor or contextlib.nullcontext():
+            reports = build_sets(
+                plans,
+                split,
+                SetStore(out),
+                workers=args.workers,
+                force=args.force,
+                progress=not args.no_progress,
+                executor=executor,
+            )
     print(f"source {split.info.id} ({split.info.kind.value}:{split.info.location}, {split.info.n} images) -> {out}")
     for report in reports:
         print(f"  {report.name:<16} {report.status:<7} {report.seconds:7.1f} s  {report.path}")

@@ -24,6 +24,13 @@ def _short(value: object, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _part_line(part: str, other_parts: tuple[str, ...]) -> str:
+    """Which network of a distiller's checkpoint is scored, what is dropped, and how to pick the other."""
+    other = next((p for p in ("student", "teacher") if p != part and p in other_parts), None)
+    switch = f"; --part {other} for the {other}" if other else ""
+    return f"{part} (scored; dropped: {', '.join(other_parts)}){switch}"
+
+
 def run(args: argparse.Namespace) -> int:
     from libkd_bench.models.cli_args import overrides_from_args
     from libkd_bench.models.inspection import inspect_checkpoint
@@ -35,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         unsafe_pickle=args.unsafe_pickle,
         arch_modules=args.arch_module,
         overrides=overrides_from_args(args),
+        part=args.part,
     )
     if args.json:
         print(json.dumps(report.to_json(), indent=2, sort_keys=True, allow_nan=False))
@@ -49,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         ("size", f"{info.size_bytes / 1e6:.2f} MB"),
         ("format", info.format),
         ("weights", where),
+        *([("part", _part_line(info.part, info.other_parts))] if info.part else []),
         ("tensors", f"{report.num_tensors} ({report.num_values:,} values)"),
     ]
     if spec is None:
@@ -60,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         normalisation = f"preset {spec.preset.value}" if spec.preset else f"mean {spec.mean}, std {spec.std}"
         lines += [
             ("architecture", f"{spec.arch}{f'({options})' if options else ''}, {spec.num_classes} classes ({how})"),
+            ("layout", report.layout),
             ("parameters", f"{report.num_parameters:,}"),
             ("input", f"{normalisation}; {spec.input_size}x{spec.input_size} ({spec.interpolation.value} resize)"),
         ]

@@ -23,6 +23,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.sets_dir.is_dir():
         raise BenchError(f"{args.sets_dir} is not a directory; pass the --out folder of generate-sets")
+    if args.out.is_dir():
+        example = args.out / "preview.png"
+        raise BenchError(f"--out {args.out} is a directory; give the PNG's file name, e.g. --out {example}")
     if args.examples < 1:
         raise BenchError(f"--examples must be at least 1, got {args.examples}")
     store = SetStore(args.sets_dir)

@@ -5,22 +5,25 @@ shape bias and (given --teacher/--baseline) error consistency, McNemar tests, ra
 transfer, all with 95% paired-bootstrap intervals, plus efficiency figures. Per-image logits are cached under
 RESULTS/cache/ and reused for the same checkpoint and set; `libkd-bench rescore` recomputes metrics from them.
 Grad-CAM maps on a seeded clean panel are cached beside them and aligned with the teacher's and baseline's
-(`--no-attention` skips them; see libkd_bench.scoring.attention).
+(`--no-attention` skips them; see libkd_bench.scoring.attention). A model card (--card, --card-field; a zoo
+model's own by default) is kept in the record (libkd_bench.records.model_card).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from libkd_bench.commands import seed
 from libkd_bench.core.errors import BenchError
 from libkd_bench.core.executor import add_executor_arguments
-from libkd_bench.records.run_record import DEFAULT_RESULTS
+from libkd_bench.records.run_record import DEFAULT_RESULTS, safe_name
 
 if TYPE_CHECKING:
     from libkd_bench.core.executor import Executor
@@ -66,6 +69,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", help="baseline run (same architecture as the student, trained without KD)")
     parser.add_argument("--kd-method", help="free text describing the distillation method, kept in the record")
     parser.add_argument(
+        "--card",
+        type=Path,
+        metavar="CARD.json",
+        help="model card kept in the record: a JSON object with teacher, method, seed, training_data, preprocessing, "
+        "licence, link, citation, authors, notes (all optional; a zoo model has its own by default)",
+    )
+    parser.add_argument(
+        "--card-field",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set one card field, over --card and the zoo's card (repeatable), e.g. --card-field seed=3",
+    )
+    parser.add_argument(
         "--recipe-control",
         metavar="RUN",
         help="run of the student's architecture trained with the teacher's data and recipe, without KD: adds "
@@ -97,6 +114,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="for a network trained on other classes (e.g. CIFAR-100): its output scored as each CIFAR-10 class",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress (bars on a terminal, lines in logs)")
+    parser.add_argument(
+        "--skip-preprocess-check",
+        action="store_true",
+        help="score even when another normalisation preset classifies the first clean images clearly better",
+    )
     parser.add_argument("--json", action="store_true", help="print the run records as JSON instead of the table")
     add_executor_arguments(parser)
 
@@ -111,13 +133,19 @@ def model_names(checkpoints: list[str], names: list[str]) -> list[str]:
     if names and len(names) != len(checkpoints):
         raise BenchError(f"{len(names)} --name values for {len(checkpoints)} checkpoints; give one per checkpoint")
     chosen = names or [default_name(c) for c in checkpoints]
-    seen = set()
+    seen: dict[str, str] = {}
     for name in chosen:
         if not name.strip():
             raise BenchError("--name must not be empty")
-        if name in seen:
+        if any(not character.isprintable() for character in name):
+            raise BenchError(f"--name {name!r} holds a control character (newline, tab, ...); use printable text")
+        if name in seen.values():
             raise BenchError(f"two checkpoints would both be recorded as {name!r}; give each a distinct --name")
-        seen.add(name)
+        if safe_name(name) in seen:
+            raise BenchError(
+                f"--name {name!r} and {seen[safe_name(name)]!r} would share one record file; give each a distinct name"
+            )
+        seen[safe_name(name)] = name
     return chosen
 
 
@@ -128,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
     from libkd_bench.core.torch_runtime import resolve_device
     from libkd_bench.metrics.bootstrap import BootstrapConfig
     from libkd_bench.records.comparison import Role
-    from libkd_bench.records.run_record import write_record
+    from libkd_bench.records.model_card import given_card, scored_card
+    from libkd_bench.records.run_record import check_record_slot, write_record
     from libkd_bench.reports.summary_table import format_run_summary
     from libkd_bench.scoring.adversarial_settings import AdversarialConfig, parse_attacks, parse_eps
     from libkd_bench.scoring.attention import AttentionConfig, check_references
@@ -137,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     from libkd_bench.scoring.run import ScoreOptions, score_model
     from libkd_bench.scoring.sets import load_scoring_sets, parse_set_list
 
+    card = given_card(args.card, args.card_field)  # before anything is loaded: a bad card fails at once
     if args.ensemble:
         if len(args.name) > 1:
             raise BenchError(f"an ensemble is one model: give one --name, not {len(args.name)}")
@@ -159,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
     )
     sets = load_scoring_sets(args.sets_dir or default_sets_dir(), parse_set_list(args.sets))
     results = ensure_writable_dir(args.results)
+    for name in names:  # before any forward pass: a name whose record file holds another model is refused now
+        check_record_slot(results, name, sets.source_id)
     kd = KdContext(
         teacher=resolve_run(args.teacher, results, sets.source_id, Role.TEACHER) if args.teacher else None,
         baseline=resolve_run(args.baseline, results, sets.source_id, Role.BASELINE) if args.baseline else None,
@@ -177,12 +209,19 @@ def run(args: argparse.Namespace) -> int:
     preloaded: list[LoadedModel | None] = [None] * len(groups)  # locally, each model is loaded when its turn comes
     if executor is not None:  # every asked-for pass runs there; the records are then built here from the cache
         preloaded = [load_scored_model(g, args, str(device), n) for g, n in zip(groups, names, strict=True)]
+        for model, group in zip(preloaded, groups, strict=True):
+            check_before_scoring(model, group, args, sets)
         passes = _remote_forward_passes(executor, groups, names, preloaded, args, str(device), sets, results, options)
         computed = [*passes]
     records = []
     for group, name, model, elsewhere in zip(groups, names, preloaded, computed, strict=True):
-        loaded = model if model is not None else load_scored_model(group, args, str(device), name)
+        if model is None:
+            loaded = load_scored_model(group, args, str(device), name)
+            check_before_scoring(loaded, group, args, sets)
+        else:
+            loaded = model
         record = score_model(loaded, name, sets, results, options, kd, elsewhere)
+        record = dataclasses.replace(record, card=scored_card(group, card).to_json())
         path = write_record(results, record)
         records.append(record)
         if not args.json:
@@ -191,6 +230,23 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([record.to_json() for record in records], indent=2, sort_keys=True, allow_nan=False))
     return 0
+
+
+def check_before_scoring(loaded: LoadedModel, group: list[str], args: argparse.Namespace, sets: ScoringSets) -> None:
+    """Say which network of a distiller's checkpoint is scored, and stop when its normalisation looks wrong
+    (see :mod:`libkd_bench.scoring.preprocessing_check`; ``--skip-preprocess-check`` goes on regardless)."""
+    from libkd_bench.scoring.preprocessing_check import require_plausible_preprocessing
+
+    info = loaded.checkpoint
+    if info.part and any(p in info.other_parts for p in ("student", "teacher")):
+        other = "teacher" if info.part == "student" else "student"
+        print(
+            f"note: {group[0]} holds a student and a teacher; scoring the {info.part} (--part {other} for the other)",
+            file=sys.stderr,
+        )
+    if not args.skip_preprocess_check:
+        clean = sets.clean
+        require_plausible_preprocessing(loaded, clean.images[0], clean.labels, args.batch_size or 128)
 
 
 def load_scored_model(group: list[str], args: argparse.Namespace, device: str, name: str) -> LoadedModel:

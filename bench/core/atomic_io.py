@@ -71,6 +71,21 @@ def ensure_writable_dir(path: Path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def removed_if_left_empty(directory: Path) -> Iterator[None]:
+    """A block that may create ``directory``: when it fails, a directory it created and left empty is removed, so
+    a failed command leaves nothing behind."""
+    directory = Path(directory)
+    existed = directory.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only when empty: a failed run never deletes what it did not create
+        raise
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part."""
     path = Path(path)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from libkd_bench.core.atomic_io import is_temporary, write_text_atomic
+from libkd_bench.core.errors import BenchError
 
 FORMAT_VERSION = 1
 RUNS_DIR = "runs"
@@ -104,6 +105,8 @@ class RunRecord:
         versions: library versions (``libkd_bench.core.provenance.library_versions()``).
         created: ISO-8601 UTC time of writing.
         logits: path of the logits cache, relative to the results directory.
+        card: the model card (libkd_bench.records.model_card): teacher, method, seed, training data,
+            preprocessing, licence, link, citation, authors, notes; empty when none was given.
     """
 
     model: str
@@ -118,6 +121,7 @@ class RunRecord:
     versions: Mapping[str, str] = field(default_factory=dict)
     created: str = ""
     logits: str = ""
+    card: Mapping[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     @property
@@ -161,6 +165,7 @@ class RunRecord:
             versions=dict(data.get("versions", {})),
             created=str(data.get("created", "")),
             logits=str(data.get("logits", "")),
+            card=dict(data.get("card") or {}),
             format_version=version,
         )
 
@@ -188,10 +193,42 @@ def record_path(results: Path, record: RunRecord) -> Path:
 
 
 def write_record(results: Path, record: RunRecord) -> Path:
-    """Write ``record`` atomically to ``RESULTS/runs/<run id>.json``; returns the path."""
+    """Write ``record`` atomically to ``RESULTS/runs/<run id>.json``; returns the path.
+
+    Raises:
+        RecordNameTaken: the file holds the record of another model name that maps to the same file.
+    """
+    check_record_slot(results, record.model, record.source_id)
     path = record_path(results, record)
     write_text_atomic(path, record.dumps())
     return path
+
+
+class RecordNameTaken(BenchError):
+    """Two model names that map to one record file (``r 20`` and ``r-20``)."""
+
+
+def check_record_slot(results: Path, model: str, source_id: str) -> None:
+    """Refuse to write ``model``'s record when its file holds another model's record.
+
+    Model names map to file names through :func:`safe_name`, which is many-to-one; a re-run under the same name
+    replaces its record, another name never does.
+
+    Raises:
+        RecordNameTaken: with the name already recorded there and the fix.
+    """
+    path = Path(results) / RUNS_DIR / f"{run_id(model, source_id)}{RECORD_SUFFIX}"
+    if not path.is_file():
+        return
+    try:
+        holder = read_record(path).model
+    except ValueError:
+        return  # an unreadable file is replaced, as before
+    if holder != model:
+        raise RecordNameTaken(
+            f"model names {model!r} and {holder!r} map to the same record file {RUNS_DIR}/{path.name}, which holds "
+            f"{holder!r}; give this model another --name (or delete that record to replace it)"
+        )
 
 
 def read_record(path: Path) -> RunRecord:

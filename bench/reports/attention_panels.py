@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from libkd_bench.records.run_record import RunRecord, safe_name
-from libkd_bench.reports.leaderboard import display_order, records_by_source
+from libkd_bench.reports.leaderboard import display_order, is_student, records_by_source
 from libkd_bench.reports.plots import PlotFile
 from libkd_bench.scoring.attention import load_maps
 
@@ -56,9 +56,31 @@ def attention_panels(records: Sequence[RunRecord], results: Path) -> list[PlotFi
             rows = [(role, model, maps["gradcam"][picture]) for role, model, maps in rows]
             masks = own["masks"][picture] if "masks" in own else None
             figure = panel_figure(own["images"], rows, masks)
-            name = f"{PANEL_PREFIX}{safe_name(record.model)}_{safe_name(source_id)}.png"
-            plots.append(PlotFile(source_id, name, f"Attention maps of {record.model} ({source_id})", figure))
+            name = panel_name(record.model, source_id)
+            plots.append(PlotFile(source_id, name, panel_title(record.model, source_id), figure))
     return plots
+
+
+def panel_name(model: str, source_id: str) -> str:
+    """The file name of a model's attention panel: ``attention_<model>_<source id>.png``."""
+    return f"{PANEL_PREFIX}{safe_name(model)}_{safe_name(source_id)}.png"
+
+
+def panel_title(model: str, source_id: str) -> str:
+    return f"Attention maps of {model} ({source_id})"
+
+
+def kept_panels(records: Sequence[RunRecord], present: set[str], drawn: set[str]) -> list[tuple[str, str, str]]:
+    """``(source id, title, file name)`` of panels already in the output folder that were not drawn again because
+    their maps are not in the cache (the cache is not committed), for models that still have a record, in table
+    order: a leaderboard rebuilt from committed records keeps the panels drawn when the cache was there."""
+    kept = []
+    for source_id, group in records_by_source(records).items():
+        for record in display_order(group):
+            name = panel_name(record.model, source_id)
+            if name in present and name not in drawn and is_student(record):
+                kept.append((source_id, panel_title(record.model, source_id), name))
+    return kept
 
 
 def panel_figure(images: np.ndarray, rows: Sequence[tuple[str, str, np.ndarray]], masks: np.ndarray | None) -> Figure:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from libkd_bench.core.errors import BenchError
+from libkd_bench.datasets_gen.classes import CIFAR10_CLASSES
 from libkd_bench.records.run_record import MetricRow, RunRecord
 from libkd_bench.records.transfer import GAP
 from libkd_bench.reports.identification import Identification, identification_values, identify_transfers
@@ -35,9 +36,11 @@ LONG_COLUMNS = (
     "ci_low",
     "ci_high",
     "n",
+    "value_label",
     "checkpoint_sha256",
     "suite_version",
 )
+OPTIONAL_COLUMNS = ("value_label",)  # absent from CSVs written before it: read as empty
 KEY_COLUMNS = ("model", "source", "set", "severity", "metric")
 FLOAT_FORMAT = "%.6g"  # six significant digits: far below any bootstrap interval's width, and stable bytes
 SUITE = "libkd-bench"
@@ -83,7 +86,7 @@ METRIC_ORDER = (
     "top1_agreement_max",
     "kl_teacher_student",
 )
-_TEXT_COLUMNS = ("model", "source", "set", "metric", "checkpoint_sha256", "suite_version")
+_TEXT_COLUMNS = ("model", "source", "set", "metric", "value_label", "checkpoint_sha256", "suite_version")
 _REQUIRED_TEXT = ("model", "source", "set", "metric")
 
 
@@ -136,9 +139,17 @@ def long_frame(records: Iterable[RunRecord]) -> pd.DataFrame:
                     "ci_low": row.ci_low,
                     "ci_high": row.ci_high,
                     "n": row.n,
+                    "value_label": value_label(row),
                 }
             )
     return _typed(pd.DataFrame(rows, columns=list(LONG_COLUMNS)))
+
+
+def value_label(row: MetricRow) -> str:
+    """The name a value stands for: the class of a ``top_class`` row (its value is the class index), else empty."""
+    if row.metric == "top_class" and float(row.value).is_integer() and 0 <= row.value < len(CIFAR10_CLASSES):
+        return CIFAR10_CLASSES[int(row.value)]
+    return ""
 
 
 def identification_rows(found: Mapping[tuple[str, str], Identification], record: RunRecord) -> list[MetricRow]:
@@ -193,12 +204,16 @@ def parse_long_csv(text: str, what: str = "CSV") -> pd.DataFrame:
         raise BenchError(
             f"{what} is not a readable CSV ({detail}); give a CSV written by libkd-bench leaderboard"
         ) from None
+    width = len(raw.columns)
+    for column in OPTIONAL_COLUMNS:
+        if column not in raw.columns:
+            raw[column] = ""
     missing = [column for column in LONG_COLUMNS if column not in raw.columns]
     if missing:
         raise BenchError(
             f"{what} lacks the column(s) {', '.join(missing)}; give a long CSV written by libkd-bench leaderboard"
         )
-    _require_whole_rows(text, len(raw.columns), what)
+    _require_whole_rows(text, width, what)
     raw = raw.loc[:, list(LONG_COLUMNS)].apply(lambda column: column.str.strip())
     for column in _REQUIRED_TEXT:
         _require_filled(raw, column, what)

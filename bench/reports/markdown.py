@@ -109,17 +109,17 @@ def leaderboard_markdown(
 
 def source_section(records: Sequence[RunRecord], images: Sequence[tuple[str, str]] = ()) -> list[str]:
     """Heading, wide table, bias-transfer table (when any) and footnotes of one source's records."""
-    kind, location, n = (records[0].source.get(key, "?") for key in ("kind", "location", "n"))
-    lines = [f"## {records[0].source_id} ({kind}: {location}, n = {n})", ""]
+    kind, n = (records[0].source.get(key, "?") for key in ("kind", "n"))
+    lines = [f"## {records[0].source_id} ({kind}, n = {n})", ""]
     pooled = {r.model for r in records if r.kd.get("seeds")}  # seed groups: shown once, pooled
     ordered = display_order([r for r in records if r.kd.get("seed_of") not in pooled])
     names = {record.run_id: record.model for record in records}
     columns = wide_columns(records)
-    table = {"Method": [_method_cell(record, names, records) for record in ordered]}
+    table = {"Method": [method_cell(record, names, records) for record in ordered]}
     for column in columns:
         table[column.header] = [_metric_cell(record, column) for record in ordered]
     table.update(attention_columns(ordered))
-    for header, facts in (("Arch", _arch), ("Params", _params), ("MACs", _macs)):
+    for header, facts in FACT_COLUMNS:
         cells = [facts(record) for record in ordered]
         if any(cell != MISSING for cell in cells):
             table[header] = cells
@@ -141,7 +141,7 @@ def source_section(records: Sequence[RunRecord], images: Sequence[tuple[str, str
     fidelity = fidelity_table([r for r in ordered if r.kd.get("teacher")])
     if fidelity:
         lines += ["Fidelity to the teacher.", "", _markdown(fidelity), "", f"- {FIDELITY_NOTE}", ""]
-    lines += _footnotes(records, columns)
+    lines += footnotes(records, columns)
     for title, name in images:
         lines += ["", f"![{title}]({name})"]
     return lines
@@ -251,12 +251,14 @@ def defaulted(record: RunRecord, set_name: str) -> bool:
     return share is not None and share.value > DEFAULT_CLASS_SHARE
 
 
-def _metric_cell(record: RunRecord, column: WideColumn) -> str:
-    text = format_interval(record.metric(column.set, column.metric), column.percent)
-    if text != MISSING and column.set != "clean" and defaulted(record, column.set):
-        text = f"{text} {DEFAULT_CLASS_FLAG}"
-    if column.metric != "bias_ratio" or text == MISSING:
-        return text
+def cell_flags(record: RunRecord, column: WideColumn) -> tuple[str, str]:
+    """The marks drawn after a cell's value: the default-class flag (``⚑`` or ""), then the not-significant
+    marks of a bias ratio (``†``, ``‡``, both or ""); both empty for a missing value."""
+    if record.metric(column.set, column.metric) is None:
+        return "", ""
+    flag = DEFAULT_CLASS_FLAG if column.set != "clean" and defaulted(record, column.set) else ""
+    if column.metric != "bias_ratio":
+        return flag, ""
     marks = "".join(
         mark
         for metric, mark in (
@@ -265,14 +267,20 @@ def _metric_cell(record: RunRecord, column: WideColumn) -> str:
         )
         if not_significant(record.metric(column.set, metric))
     )
-    return f"{text} {marks}" if marks else text
+    return flag, marks
+
+
+def _metric_cell(record: RunRecord, column: WideColumn) -> str:
+    text = format_interval(record.metric(column.set, column.metric), column.percent)
+    return " ".join(part for part in (text, *cell_flags(record, column)) if part)
 
 
 def _run_name(run: str, names: Mapping[str, str]) -> str:
     return names.get(run, run.split("@", 1)[0])
 
 
-def _method_cell(record: RunRecord, names: Mapping[str, str], records: Sequence[RunRecord]) -> str:
+def method_cell(record: RunRecord, names: Mapping[str, str], records: Sequence[RunRecord]) -> str:
+    """``vit-s (student of resnet56, DeiT KD; baseline vit-s-scratch)``: the model and its distillation context."""
     details = kd_roles(record, records)
     teacher, baseline, method = record.kd.get("teacher"), record.kd.get("baseline"), record.kd.get("method")
     if teacher:
@@ -309,6 +317,10 @@ def _macs(record: RunRecord) -> str:
     return _engineering(record.efficiency.get("macs"), ((1e9, "G", 2), (1e6, "M", 1)))
 
 
+# Columns of facts about the model, after the metrics: header and the cell of one record.
+FACT_COLUMNS = (("Arch", _arch), ("Params", _params), ("MACs", _macs))
+
+
 def _levels_note(records: Sequence[RunRecord], column: WideColumn) -> str:
     """``superpixel: n_segments = 256, 128, 64`` from the per-level rows, or "" for a set without levels."""
     labels: dict[int, str] = {}
@@ -325,7 +337,8 @@ def _levels_note(records: Sequence[RunRecord], column: WideColumn) -> str:
     return f"{column.set}: {', '.join(ordered)}"
 
 
-def _footnotes(records: Sequence[RunRecord], columns: Sequence[WideColumn]) -> list[str]:
+def footnotes(records: Sequence[RunRecord], columns: Sequence[WideColumn]) -> list[str]:
+    """The notes under a source's tables, as Markdown list items (``- ...``), in plain text."""
     notes = [
         "Ratios: accuracy on the set / clean accuracy on the same images; a set with levels is averaged over "
         "them. Brackets: 95% paired-bootstrap intervals."
@@ -393,4 +406,7 @@ def _markdown(table: Mapping[str, Sequence[str]]) -> str:
 
 
 def _escape(cell: str) -> str:
-    return cell.replace("|", "\\|")
+    """A table cell that stays one cell and renders as text: HTML characters as entities, line breaks as spaces,
+    pipes escaped (a model name is user input)."""
+    text = cell.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.splitlines()).replace("|", "\\|")

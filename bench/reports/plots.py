@@ -38,6 +38,8 @@ DPI = 150
 _PALETTE = "tab10"
 _SHORT_TITLES = {SUPERPIXEL_HEADER: "Locality", "Noise (patch-noise)": "Noise"}
 LABEL_OFFSET = 7  # points between a point and its label
+CAP_HALF_WIDTH = 2.5  # points: an interval bar's cap (errorbar capsize) reaches this far either side of the bar
+Segment = tuple[float, float, float, float]
 MARKER_SIZE = 55  # scatter marker area, points^2
 MARKER_RADIUS = 0.5 * math.sqrt(MARKER_SIZE) + 1.0  # points, edge included
 
@@ -130,7 +132,7 @@ def shape_bias_figure(records: Sequence[RunRecord]) -> Figure | None:
     figure = Figure(figsize=(6.5, 4.6), layout="constrained")
     ax = figure.add_subplot()
     ax.axhline(0.5, color="0.35", linestyle="--", linewidth=0.9, label="0.5: shape = texture")
-    labels = []
+    labels, whiskers = [], []
     for index, record, clean, shape in points:
         colour = _colour(index)
         x, y = clean.value * 100, shape.value
@@ -165,6 +167,7 @@ def shape_bias_figure(records: Sequence[RunRecord]) -> Figure | None:
             arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.6, "shrinkA": 0, "shrinkB": 4},
         )
         labels.append(label)
+        whiskers += _whisker_segments(x, y, clean, shape)
     xs = [clean.value * 100 for _, _, clean, _ in points]
     ax.set_xlim(max(0.0, min(xs) - 8), min(100.0, max(xs) + 8))
     ax.set_ylim(0, 1)
@@ -173,17 +176,29 @@ def shape_bias_figure(records: Sequence[RunRecord]) -> Figure | None:
     ax.set_title(f"Shape bias on cue-conflict vs clean accuracy\nsource {ordered[0].source_id}")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    separate_labels(figure, ax, labels)
+    separate_labels(figure, ax, labels, whiskers)
     return figure
 
 
-def separate_labels(figure: Figure, ax: Axes, labels: Sequence[Annotation]) -> None:
-    """Move point labels that would cover one another up or down, each to the free slot nearest its point.
+def _whisker_segments(x: float, y: float, clean: MetricRow, shape: MetricRow) -> list[Segment]:
+    """The data-space segments of a point's two interval bars (clean accuracy in percent across, shape bias up)."""
+    segments = []
+    if clean.ci_low is not None and clean.ci_high is not None:
+        segments.append((clean.ci_low * 100, y, clean.ci_high * 100, y))
+    if shape.ci_low is not None and shape.ci_high is not None:
+        segments.append((x, shape.ci_low, x, shape.ci_high))
+    return segments
 
-    Labels are placed from the highest point down; a label keeps its place unless it overlaps a marker or a label
-    placed before, else it moves by whole label heights (one up, one down, two up...) to the first free slot
-    inside the axes. The leader line of each label then shows which point it names. Positions come from a layout
-    pass on the Agg canvas, so they are those of the saved figure.
+
+def separate_labels(figure: Figure, ax: Axes, labels: Sequence[Annotation], whiskers: Sequence[Segment] = ()) -> None:
+    """Move point labels that would cover one another or an interval bar up or down, each to the free slot
+    nearest its point.
+
+    Labels are placed from the highest point down; a label keeps its place unless it overlaps a marker, an interval
+    bar (``whiskers``: data-space segments ``(x0, y0, x1, y1)``) or a label placed before, else it moves by whole
+    label heights (one up, one down, two up...) to the first free slot inside the axes. The leader line of each
+    label then shows which point it names. Positions come from a layout pass on the Agg canvas, so they are those of
+    the saved figure.
     """
     FigureCanvasAgg(figure)
     figure.draw_without_rendering()
@@ -194,6 +209,10 @@ def separate_labels(figure: Figure, ax: Axes, labels: Sequence[Annotation]) -> N
         Bbox.from_extents(x - radius, y - radius, x + radius, y + radius)
         for x, y in (ax.transData.transform(label.xy) for label in labels)
     ]
+    for x0, y0, x1, y1 in whiskers:  # nor an interval bar, caps included
+        (left, bottom), (right, top) = ax.transData.transform([(x0, y0), (x1, y1)])
+        cap = CAP_HALF_WIDTH * figure.dpi / 72.0
+        placed.append(Bbox.from_extents(left - cap, bottom - cap, right + cap, top + cap))
     for label in sorted(labels, key=lambda label: -label.xy[1]):
         box = text_extent(label, renderer)
         step = box.height + 1.0

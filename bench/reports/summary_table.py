@@ -14,11 +14,10 @@ from libkd_bench.datasets_gen.classes import CIFAR10_CLASSES
 from libkd_bench.records.fidelity import AGREEMENT, AGREEMENT_MAX, AGREEMENT_MIN, CLASS_SEPARATOR, KL
 from libkd_bench.records.run_record import MetricRow, RunRecord, format_row
 from libkd_bench.records.transfer import BEYOND_RECIPE, RECIPE_CONTROL_TRANSFER, TRANSFER, fieller_metric_names
-from libkd_bench.reports.markdown import external_sets
+from libkd_bench.reports.markdown import DEFAULT_CLASS_FLAG, DEFAULT_CLASS_SHARE, external_sets
 from libkd_bench.reports.transfer_tables import fieller_cell
 
 _MAIN = ("accuracy", "bias_ratio", "bias_ratio_cc", "top_class", "top_class_share")
-DEFAULT_FLAG_SHARE = 0.5  # a set where one class takes more of the predictions than this is flagged
 _SHORT_NAMES = {
     "shape_bias": "shape bias",
     "shape_bias_class_mean": "class-mean shape bias",
@@ -46,13 +45,13 @@ UNPAIRED = "(unpaired)"
 
 
 def top_class_text(rows: dict[str, MetricRow], class_names: tuple[str, ...] = ()) -> str:
-    """``airplane 37%`` for the most predicted class and its share, ``!`` appended above the flag share."""
+    """``airplane 37%`` for the most predicted class and its share, the leaderboard's ``⚑`` above its share."""
     top, share = rows.get("top_class"), rows.get("top_class_share")
     if top is None or share is None:
         return "-"
     index = int(top.value)
     name = class_names[index] if index < len(class_names) else str(index)
-    flag = " !" if share.value > DEFAULT_FLAG_SHARE else ""
+    flag = f" {DEFAULT_CLASS_FLAG}" if share.value > DEFAULT_CLASS_SHARE else ""
     return f"{name} {100 * share.value:.0f}%{flag}"
 
 
@@ -108,6 +107,12 @@ def format_run_summary(record: RunRecord) -> str:
             f"\n{UNPAIRED} {', '.join(shown)}: external images, not drawn from the clean split; the ratio divides "
             "accuracy on the set by clean accuracy on other images (resampled independently), and comparisons "
             "with a teacher or baseline leave the set out."
+        )
+    defaulted = [line[0] for line in lines if str(line[6]).endswith(DEFAULT_CLASS_FLAG)]
+    if defaulted:
+        table += (
+            f"\n{DEFAULT_CLASS_FLAG} {', '.join(defaulted)}: one class takes more than half of the predictions on "
+            "the set; its accuracy there is mostly that default class, not the cue."
         )
     efficiency = record.efficiency
     facts = f"params {efficiency.get('params', '-')}, MACs/image {efficiency.get('macs', '-')}, " + (

@@ -12,10 +12,12 @@ checkpoint bytes under different preprocessing give different logits):
   subset's clean-split ``indices`` and ``labels``.
 
 Every file is written atomically; an entry missing any of its files is a miss. Logits files carry their own
-checksum, ``<file>.sha256`` (the file's sha256, written after it): a logits file that does not match it (a disk
-error, a copy cut short, an edit) is *damaged*. ``score`` warns and recomputes a damaged entry; ``rescore``,
-which has no model, refuses it (:class:`DamagedCacheEntry`). Label arrays are checked against the hashes in the
-run record instead.
+checksum, ``<file>.sha256``: the file's sha256 and the key it was written for (``<model directory>/<images
+sha256>``, or the attack settings' digest), written before it. A logits file that does not match its checksum (a
+disk error, a copy cut short, an edit), or that sits under another key (files swapped between two sets of the
+same size, a model directory copied under another model's name) is *damaged*. ``score`` warns and recomputes a
+damaged entry; ``rescore``, which has no model, refuses it (:class:`DamagedCacheEntry`). Label arrays are
+checked against the hashes in the run record instead.
 """
 
 from __future__ import annotations
@@ -88,19 +90,27 @@ class LogitsCache:
         if not path.is_file():
             return None
         try:
-            logits = np.load(io.BytesIO(_verified_bytes(path)), allow_pickle=False)
+            logits = np.load(io.BytesIO(_verified_bytes(path, self._key(images_sha256))), allow_pickle=False)
         except (OSError, ValueError):
             return None
         if logits.ndim != 3 or logits.shape[:2] != (levels, n) or logits.dtype != np.float32:
             return None
         return logits
 
-    def save_set(self, images_sha256: str, logits: np.ndarray, label_files: Mapping[str, Path]) -> None:
-        """Store a set's logits and byte copies of its label files (``{"labels": path, ...}``)."""
+    def save_set(
+        self, images_sha256: str, logits: np.ndarray, label_files: Mapping[str, Path], what: str = "a set"
+    ) -> None:
+        """Store a set's logits and byte copies of its label files (``{"labels": path, ...}``).
+
+        Raises:
+            NonFiniteLogits: some logits are inf or NaN (``what`` names the set in the message).
+        """
+        require_finite(logits, what)
         ensure_writable_dir(self.directory)
         for array, source in label_files.items():
             write_bytes_atomic(self.label_path(images_sha256, array), Path(source).read_bytes())
-        _write_with_checksum(self.logits_path(images_sha256), _npy_bytes(np.asarray(logits, dtype=np.float32)))
+        data = _npy_bytes(np.asarray(logits, dtype=np.float32))
+        _write_with_checksum(self.logits_path(images_sha256), data, self._key(images_sha256))
 
     def has_labels(self, images_sha256: str, label_hashes: Mapping[str, str]) -> bool:
         """True when every label array is cached with the expected file hash."""
@@ -133,7 +143,7 @@ class LogitsCache:
         if not path.is_file():
             return None
         try:
-            with np.load(io.BytesIO(_verified_bytes(path)), allow_pickle=False) as data:
+            with np.load(io.BytesIO(_verified_bytes(path, self._key(key))), allow_pickle=False) as data:
                 entry = {name: data[name] for name in ("logits", "indices", "labels")}
         except (OSError, ValueError, KeyError):
             return None
@@ -144,35 +154,62 @@ class LogitsCache:
     def save_adversarial(
         self, attack: str, key: str, logits: np.ndarray, indices: np.ndarray, labels: np.ndarray
     ) -> str:
-        """Store one attack setting's logits; returns the file name (relative to the cache directory)."""
+        """Store one attack setting's logits; returns the file name (relative to the cache directory).
+
+        Raises:
+            NonFiniteLogits: some logits are inf or NaN.
+        """
+        require_finite(logits, f"the {attack} attack")
         buffer = io.BytesIO()
         np.savez(buffer, logits=np.asarray(logits, dtype=np.float32), indices=indices, labels=labels)
         path = self.adversarial_path(attack, key)
-        _write_with_checksum(path, buffer.getvalue())
+        _write_with_checksum(path, buffer.getvalue(), self._key(key))
         return path.name
+
+    def _key(self, content: str) -> str:
+        """What an entry is the logits of: this model directory's name and the full content hash or digest."""
+        return f"{self.relative.name}/{content}"
+
+
+class NonFiniteLogits(BenchError):
+    """Logits with inf or NaN: every accuracy computed from them would be wrong."""
+
+
+def require_finite(logits: np.ndarray, what: str) -> None:
+    """Refuse logits that are not all finite, naming how many images of ``what`` they spoil and what to check."""
+    finite = np.isfinite(np.asarray(logits)).all(axis=-1)
+    if finite.all():
+        return
+    raise NonFiniteLogits(
+        f"the model's logits are inf or NaN on {int(finite.size - finite.sum())} of {finite.size} images of {what}: "
+        "its weights overflow on real inputs (or the preprocessing is wrong); check the checkpoint with "
+        "libkd-bench inspect and its --mean/--std"
+    )
 
 
 def checksum_path(path: Path) -> Path:
     return path.with_name(path.name + CHECKSUM_SUFFIX)
 
 
-def _write_with_checksum(path: Path, data: bytes) -> None:
+def _write_with_checksum(path: Path, data: bytes, key: str) -> None:
     # the checksum goes first: a crash between the two writes leaves a stale checksum, never an unverified file
-    write_bytes_atomic(checksum_path(path), (hashlib.sha256(data).hexdigest() + "\n").encode())
+    write_bytes_atomic(checksum_path(path), f"{hashlib.sha256(data).hexdigest()} {key}\n".encode())
     write_bytes_atomic(path, data)
 
 
-def _verified_bytes(path: Path) -> bytes:
-    """The bytes of ``path`` when they match its checksum file (one read serves hash and load); DamagedCacheEntry
-    otherwise."""
+def _verified_bytes(path: Path, key: str) -> bytes:
+    """The bytes of ``path`` when they match its checksum file and were written for ``key`` (one read serves hash
+    and load); DamagedCacheEntry otherwise."""
     try:
-        expected = checksum_path(path).read_text().strip()
+        fields = checksum_path(path).read_text().split()
     except (FileNotFoundError, UnicodeDecodeError):
-        expected = ""
-    if not expected:
+        fields = []
+    if not fields:
         raise DamagedCacheEntry(f"logits cache entry {path} is damaged: its checksum file is missing")
+    if fields[1:] != [key]:
+        raise DamagedCacheEntry(f"logits cache entry {path} was not written for this model and set (key {key})")
     data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != expected:
+    if hashlib.sha256(data).hexdigest() != fields[0]:
         raise DamagedCacheEntry(f"logits cache entry {path} is damaged: it does not match its checksum")
     return data
 

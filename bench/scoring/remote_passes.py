@@ -120,7 +120,7 @@ def remote_forward_passes(
             cache = caches[unit.model.key]
             if isinstance(unit, SetPass):
                 stored = sets.sets[unit.set_name]
-                cache.save_set(unit.images_sha256, logits, label_files(stored))
+                cache.save_set(unit.images_sha256, logits, label_files(stored), f"set {unit.set_name}")
                 computed[unit.model.key].add(unit.set_name)
             else:
                 cache.save_adversarial(unit.attack.value, unit.cache_key, logits, unit.indices, unit.labels)

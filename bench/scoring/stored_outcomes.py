@@ -72,7 +72,7 @@ def cached_set_logits(
         return logits, False
     if logits is None:
         logits = compute()
-    cache.save_set(sha, logits, label_files(stored))
+    cache.save_set(sha, logits, label_files(stored), f"set {stored.name}")
     return logits, True
 
 

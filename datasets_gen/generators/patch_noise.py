@@ -33,7 +33,7 @@ class PatchNoiseConfig:
 @register_generator(
     "patch-noise",
     cue=Cue.LOCAL_CORRUPTION,
-    description="a fixed square replaced by a fixed Gaussian noise pattern shared by all images",
+    description="one fixed Gaussian noise pattern added to one fixed square, the same for every image",
     severity_parameter="sigma",
     severities=(0.05, 0.1, 0.2, 0.4, 0.8),
     defaults=asdict(PatchNoiseConfig()),

@@ -31,7 +31,9 @@ NEUTRAL_GREY = 128
 @register_generator(
     "segmentation",
     cue=Cue.NONE,
-    description="the object on grey; its masks are shared by shape, texture and cue-conflict",
+    description=(
+        "the object on grey; its masks are shared by shape, shape-edges, texture, texture-overlay, cue-conflict"
+    ),
     defaults=asdict(SegmentationConfig()),
     extras={"masks": "bool", "mask_source": "uint8", "mask_agreement": "float32", "kept": "bool"},
     backends=segmenter_names(),

@@ -5,8 +5,11 @@ checkpoints load with ``strict=True``. None imports timm or torchvision at impor
 """
 
 from libkd_bench.models.architectures import (  # noqa: F401  (imported to register)
+    chenyaofo,
     cifar_resnet,
     controls,
+    huyvnphan,
+    kuangliu,
     mobilenetv2,
     rednet,
     shufflenet,
