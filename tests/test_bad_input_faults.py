@@ -44,7 +44,7 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def store(tmp_path_factory: pytest.TempPathFactory, split: Path) -> Path:
     """clean, scramble, and two sets of five levels each (their logits files have one shape)."""
     out = tmp_path_factory.mktemp("store") / "sets"
-    args = ["generate-sets", "--source", f"npz:{split}", "--out", str(out), "--no-progress", "--workers", "1"]
+    args = ["generate-sets", "--source", f"npz:{split}", "--sets-dir", str(out), "--no-progress", "--workers", "1"]
     assert main([*args, "--sets", "scramble,superpixel,patch-noise"]) == 0
     return out
 
@@ -220,8 +220,18 @@ def test_logits_that_overflow_on_real_images_are_refused(
     ],
 )
 def test_a_broken_architecture_builder_is_one_line(
-    body: str, fragments: list[str], store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    body: str,
+    fragments: list[str],
+    store: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from libkd_bench.models import user_architectures
+
+    registry.registered_entries()  # the broken builders are gone after the test: later listings build every entry
+    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+    monkeypatch.setattr(user_architectures, "_IMPORTED_FILES", {})
     module = tmp_path / f"arch_{uuid.uuid4().hex[:8]}.py"
     name = f"build_{uuid.uuid4().hex[:8]}"  # a fresh name: builders register once per process
     module.write_text(body.replace("def build(", f"def {name}("))
@@ -281,7 +291,7 @@ def test_generate_sets_on_a_full_disk_is_one_line_and_leaves_nothing(
 ) -> None:
     with small_disk(tmp_path / "disk", "300k") as disk:
         out = disk / "sets"
-        args = ["generate-sets", "--source", f"npz:{split}", "--out", str(out), "--sets", "superpixel"]
+        args = ["generate-sets", "--source", f"npz:{split}", "--sets-dir", str(out), "--sets", "superpixel"]
         code, _, err = run_cli([*args, "--no-progress", "--workers", "1"], capsys)
         assert_one_line_error(code, err, "no space left on the device", "another output folder")
         leftovers = [p for p in out.rglob("*") if is_temporary(p)] if out.exists() else []
@@ -305,7 +315,9 @@ def test_a_failed_generate_sets_leaves_no_empty_output_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "new" / "sets"
-    code, _, err = run_cli(["generate-sets", "--source", f"npz:{tmp_path / 'missing.npz'}", "--out", str(out)], capsys)
+    code, _, err = run_cli(
+        ["generate-sets", "--source", f"npz:{tmp_path / 'missing.npz'}", "--sets-dir", str(out)], capsys
+    )
     assert code == 2, err
     assert not out.exists()
 
@@ -314,7 +326,7 @@ def test_a_store_of_another_limit_is_refused_at_once(
     split: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "sets"
-    base = ["generate-sets", "--source", f"npz:{split}", "--out", str(out), "--no-progress", "--workers", "1"]
+    base = ["generate-sets", "--source", f"npz:{split}", "--sets-dir", str(out), "--no-progress", "--workers", "1"]
     assert main([*base, "--sets", "scramble", "--limit", "30"]) == 0
     before = {p.name: (p / MANIFEST).read_bytes() for p in out.iterdir()}
     code, _, err = run_cli([*base, "--sets", "patch-noise", "--limit", "40"], capsys)
@@ -331,7 +343,7 @@ def test_outputs_hold_no_machine_path_and_a_moved_record_still_renders(
     monkeypatch.chdir(tmp_path)
     shutil.copy(split, tmp_path / "split.npz")
     (tmp_path / "data").mkdir()
-    sets = ["generate-sets", "--source", "npz:./data/../split.npz", "--out", "sets", "--sets", "scramble"]
+    sets = ["generate-sets", "--source", "npz:./data/../split.npz", "--sets-dir", "sets", "--sets", "scramble"]
     assert main([*sets, "--no-progress", "--workers", "1"]) == 0
     ckpt = checkpoint(tmp_path / "a.pth")
     code, _, err = run_cli(score_args(ckpt.relative_to(tmp_path), Path("sets"), Path("results")), capsys)
@@ -385,10 +397,10 @@ def test_list_sets_fits_100_columns_and_shows_one_set_in_full(capsys: pytest.Cap
     assert_one_line_error(code, err, "unknown set 'shap'", "shape")
 
 
-def test_preview_out_naming_a_directory_is_one_line(
+def test_preview_png_naming_a_directory_is_one_line(
     store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run_cli(["preview", str(store), "--out", str(tmp_path)], capsys)
+    code, _, err = run_cli(["preview", "--sets-dir", str(store), "--png", str(tmp_path)], capsys)
     assert_one_line_error(code, err, "is a directory", "preview.png")
 
 

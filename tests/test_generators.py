@@ -16,7 +16,13 @@ from libkd_bench.datasets_gen.build import CHUNK_SIZE, build_sets, plan_set
 from libkd_bench.datasets_gen.generators.patch_noise import noise_patch
 from libkd_bench.datasets_gen.generators.scramble import tiles_of
 from libkd_bench.datasets_gen.generators.superpixel import fill_segments_with_mean
-from libkd_bench.datasets_gen.registry import Batch, default_set_names, get_generator, list_generators
+from libkd_bench.datasets_gen.registry import (
+    Batch,
+    default_set_names,
+    get_generator,
+    list_generators,
+    with_prerequisites,
+)
 from libkd_bench.datasets_gen.seeding import SetSeed
 from libkd_bench.datasets_gen.sources import SourceInfo, SourceKind, Split, split_sha256
 from libkd_bench.datasets_gen.store import SetStore
@@ -42,9 +48,11 @@ def make_split(images: np.ndarray, labels: np.ndarray | None = None) -> Split:
 def build_all(
     split: Split, root: Path, names: list[str], seed: int = 0, workers: int = 1, gate: bool = False
 ) -> SetStore:
-    """Build ``names``; the segmentation gate is off unless asked for, so random images keep every row."""
+    """Build ``names``; the segmentation gate is off unless asked for, so random images keep every row. Segmentation
+    (GrabCut, the slow part) is built only for the sets that need it."""
     store = SetStore(root)
-    plans = [plan_set("segmentation", seed, {"gate": gate})] if "segmentation" not in names else []
+    needed = set(with_prerequisites(names))
+    plans = [plan_set("segmentation", seed, {"gate": gate})] if "segmentation" in needed - set(names) else []
     plans += [plan_set(n, seed, {"gate": gate} if n == "segmentation" else None) for n in names]
     build_sets(plans, split, store, workers=workers, progress=False)
     return store

@@ -11,8 +11,14 @@ from libkd_bench.core.errors import BenchError
 from libkd_bench.metrics.bootstrap import BootstrapConfig
 from libkd_bench.metrics.outcomes import SetOutcome
 from libkd_bench.records.run_record import RunRecord
-from libkd_bench.records.seed_groups import hierarchical_samples, seed_group_rows, seed_groups
+from libkd_bench.records.seed_groups import (
+    hierarchical_samples,
+    seed_group_rows,
+    seed_group_transfer_rows,
+    seed_groups,
+)
 from libkd_bench.records.summary import BootstrapPool, run_metrics
+from libkd_bench.records.transfer import transfer_metrics
 from libkd_bench.scoring.seed_pooling import pooled_seed_records
 
 K, N = 10, 300
@@ -82,3 +88,39 @@ def test_a_group_named_like_a_scored_run_is_refused(tmp_path: Path) -> None:
     records = [record("a1", "a"), record("a2", "a"), record("a", None)]
     with pytest.raises(BenchError, match="--seed-of 'a' is also the name of a scored run"):
         pooled_seed_records(records, tmp_path)
+
+
+def transfer_runs(seed_accuracies: tuple[float, ...]) -> tuple[list, dict, dict]:
+    """Seeds of a student, a teacher and a baseline whose shape accuracies are far apart (a clear gap)."""
+    seeds = [run_with(acc, 10 + i) for i, acc in enumerate(seed_accuracies)]
+    return seeds, run_with(0.8, 1), run_with(0.2, 2)
+
+
+def test_identical_seeds_pool_to_the_single_runs_transfer(pool: BootstrapPool) -> None:
+    seeds, teacher, baseline = transfer_runs((0.5,))
+    single = rows_of(transfer_metrics(seeds[0], teacher, baseline, pool))
+    pooled = rows_of(seed_group_transfer_rows(seeds * 3, teacher, baseline, pool, np.random.default_rng(0)))
+    for metric in ("bias_transfer", "teacher_baseline_gap", "teacher_baseline_gap_p"):
+        row, reference = pooled["shape", metric], single["shape", metric]
+        assert row.value == pytest.approx(reference.value)
+        assert (row.ci_low, row.ci_high) == pytest.approx((reference.ci_low, reference.ci_high))
+    assert pooled["shape", "bias_transfer_seed_sd"].value == pytest.approx(0.0)
+
+
+def test_pooled_transfer_is_the_mean_over_seeds_with_a_wider_set(pool: BootstrapPool) -> None:
+    seeds, teacher, baseline = transfer_runs((0.35, 0.5, 0.65))
+    pooled = rows_of(seed_group_transfer_rows(seeds, teacher, baseline, pool, np.random.default_rng(0)))
+    per_seed = [rows_of(transfer_metrics(seed, teacher, baseline, pool))["shape", "bias_transfer"] for seed in seeds]
+    row = pooled["shape", "bias_transfer"]
+    assert row.value == pytest.approx(np.mean([r.value for r in per_seed]))
+    assert pooled["shape", "bias_transfer_seed_sd"].value == pytest.approx(np.std([r.value for r in per_seed], ddof=1))
+    assert row.ci_high - row.ci_low > 1.5 * max(r.ci_high - r.ci_low for r in per_seed)
+
+
+def test_pooled_transfer_beyond_the_recipe_control(pool: BootstrapPool) -> None:
+    seeds, teacher, baseline = transfer_runs((0.6,))
+    control = run_with(0.4, 3)
+    pooled = rows_of(seed_group_transfer_rows(seeds * 2, teacher, baseline, pool, np.random.default_rng(0), control))
+    single = rows_of(transfer_metrics(seeds[0], teacher, baseline, pool, control))
+    for metric in ("recipe_control_transfer", "transfer_beyond_recipe"):
+        assert pooled["shape", metric].value == pytest.approx(single["shape", metric].value)

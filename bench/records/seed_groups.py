@@ -11,6 +11,12 @@ Pooled rows (whole set, per stored set): ``accuracy``, ``bias_ratio`` and ``bias
 hierarchical interval, and ``<metric>_seed_sd``: the standard deviation of the per-seed values (the per-seed
 values themselves stay in the long CSV under each seed's own run). Only sets every seed measured on the same
 images are pooled.
+
+Seeds of a student that share one teacher and one baseline run (and recipe control, if any) also get pooled
+bias-transfer rows (:func:`seed_group_transfer_rows`): the mean over seeds of (s_i - b) / (t - b) is
+(mean s - b) / (t - b), one ratio, so its Fieller set takes the hierarchical resamples of the seeds' mean
+chance-corrected ratio for the numerator and the same image resamples of teacher and baseline for both terms;
+``bias_transfer_seed_sd`` is the spread of the per-seed transfers.
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ import numpy as np
 
 from libkd_bench.metrics.bootstrap import percentile_interval
 from libkd_bench.metrics.outcomes import CLEAN, SetOutcome
+from libkd_bench.metrics.ratio_inference import normal_p_value
 from libkd_bench.records.comparison import comparable_sets
 from libkd_bench.records.run_record import MetricRow, RunRecord
-from libkd_bench.records.summary import WHOLE_SET, BootstrapPool, accuracy_summary
+from libkd_bench.records.summary import WHOLE_SET, BootstrapPool, accuracy_summary, metric_row
+from libkd_bench.records.transfer import BEYOND_RECIPE, GAP, GAP_P, RECIPE_CONTROL_TRANSFER, TRANSFER, fieller_rows
 
 SEED_OF = "seed_of"
 SPREAD_SUFFIX = "_seed_sd"
@@ -41,16 +49,22 @@ def seed_groups(records: Sequence[RunRecord]) -> dict[tuple[str, str], list[RunR
     return {key: sorted(runs, key=lambda r: r.run_id) for key, runs in groups.items() if len(runs) >= 2}
 
 
-def hierarchical_samples(per_seed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def hierarchical_samples(
+    per_seed: np.ndarray, rng: np.random.Generator | None = None, drawn: np.ndarray | None = None
+) -> np.ndarray:
     """(B,) resampled means over seeds: row b draws the seeds with replacement and takes their image-resample b.
 
     Args:
         per_seed: (m, B) each seed's statistic on the B shared image resamples.
-        rng: draws the seeds.
+        rng: draws the seeds (when ``drawn`` is not given).
+        drawn: (B, m) seed indices already drawn, to resample several statistics with the same seeds.
     """
     per_seed = np.asarray(per_seed, dtype=np.float64)
     seeds, resamples = per_seed.shape
-    drawn = rng.integers(0, seeds, size=(resamples, seeds))
+    if drawn is None:
+        if rng is None:
+            raise ValueError("hierarchical_samples needs rng or drawn")
+        drawn = rng.integers(0, seeds, size=(resamples, seeds))
     return per_seed[drawn, np.arange(resamples)[:, None]].mean(axis=1)
 
 
@@ -76,6 +90,55 @@ def seed_group_rows(
             spread = float(points.std(ddof=1))
             rows.append(MetricRow(name, None, "", metric + SPREAD_SUFFIX, spread, None, None, len(points)))
     return rows
+
+
+def seed_group_transfer_rows(
+    outcomes_by_seed: Sequence[Mapping[str, SetOutcome]],
+    teacher: Mapping[str, SetOutcome],
+    baseline: Mapping[str, SetOutcome],
+    pool: BootstrapPool,
+    rng: np.random.Generator,
+    recipe_control: Mapping[str, SetOutcome] | None = None,
+) -> list[MetricRow]:
+    """Pooled transfer rows of a seed group of one student (see the module docstring), per set every run measured
+    on the same images: the teacher-baseline gap and its p-value (as a single run has them, for the leaderboard's
+    identification), ``bias_transfer`` with its Fieller set, with a recipe control ``recipe_control_transfer``
+    and ``transfer_beyond_recipe``, and ``bias_transfer_seed_sd``."""
+    references = {"t": teacher, "b": baseline, **({"c": recipe_control} if recipe_control is not None else {})}
+    rows: list[MetricRow] = []
+    for name in comparable_sets(*outcomes_by_seed, *references.values()):
+        if name == CLEAN:
+            continue
+        corrected = {key: _corrected(run, name, pool) for key, run in references.items()}
+        seeds = [_corrected(run, name, pool) for run in outcomes_by_seed]
+        points = np.array([point for point, _ in seeds])
+        (b, b_b), (t, t_b) = corrected["b"], corrected["t"]
+        if not np.isfinite([*points, b, t]).all() or t == b:
+            continue
+        per_seed = np.stack([samples for _, samples in seeds])
+        drawn = rng.integers(0, len(seeds), size=(per_seed.shape[1], len(seeds)))
+        s, s_b = float(points.mean()), hierarchical_samples(per_seed, drawn=drawn)
+        outcome = outcomes_by_seed[0][name]
+        gap = metric_row(outcome, WHOLE_SET, GAP, t - b, t_b - b_b, pool.get(outcome.n), outcome.n)
+        if gap is None:
+            continue
+        rows.append(gap)
+        p_value = normal_p_value(t - b, t_b - b_b)
+        if p_value is not None:
+            rows.append(MetricRow(name, None, "", GAP_P, p_value, None, None, outcome.n))
+        level = pool.config.confidence
+        rows.extend(fieller_rows(outcome, TRANSFER, (s - b, t - b), (s_b - b_b, t_b - b_b), level))
+        if "c" in corrected:
+            c, c_b = corrected["c"]
+            rows.extend(fieller_rows(outcome, RECIPE_CONTROL_TRANSFER, (c - b, t - b), (c_b - b_b, t_b - b_b), level))
+            rows.extend(fieller_rows(outcome, BEYOND_RECIPE, (s - c, t - b), (s_b - c_b, t_b - b_b), level))
+        spread = float(np.std((points - b) / (t - b), ddof=1))
+        rows.append(MetricRow(name, None, "", TRANSFER + SPREAD_SUFFIX, spread, None, None, len(points)))
+    return rows
+
+
+def _corrected(run: Mapping[str, SetOutcome], name: str, pool: BootstrapPool) -> tuple[float, np.ndarray]:
+    return accuracy_summary(run[name], run[CLEAN], pool).chance_corrected_ratio(WHOLE_SET)
 
 
 def _statistic(summary: object, metric: str) -> tuple[float, np.ndarray]:

@@ -15,7 +15,7 @@ import numpy as np
 from libkd_bench.core.errors import BenchError
 from libkd_bench.metrics.bootstrap import BootstrapConfig
 from libkd_bench.records.run_record import RunRecord
-from libkd_bench.records.seed_groups import pooled_record, seed_group_rows, seed_groups
+from libkd_bench.records.seed_groups import pooled_record, seed_group_rows, seed_group_transfer_rows, seed_groups
 from libkd_bench.records.summary import BootstrapPool
 from libkd_bench.scoring.stored_outcomes import load_run_outcomes
 
@@ -39,6 +39,35 @@ def pooled_seed_records(records: Sequence[RunRecord], results: Path) -> list[Run
         )
         outcomes = [load_run_outcomes(record, results) for record in seeds]
         rng = np.random.default_rng([bootstrap.seed, len(seeds)])
-        rows = seed_group_rows(outcomes, BootstrapPool(bootstrap), rng)
+        pool = BootstrapPool(bootstrap)
+        rows = seed_group_rows(outcomes, pool, rng)
+        references = _shared_references(seeds, records)
+        if references is not None:
+            teacher, baseline, control = (None if r is None else load_run_outcomes(r, results) for r in references)
+            rows += seed_group_transfer_rows(outcomes, teacher, baseline, pool, rng, control)
         pooled.append(pooled_record(name, seeds, rows))
     return pooled
+
+
+def _shared_references(
+    seeds: Sequence[RunRecord], records: Sequence[RunRecord]
+) -> tuple[RunRecord, RunRecord, RunRecord | None] | None:
+    """The teacher, baseline and recipe-control runs every seed names (the control may be absent), or None when
+    the seeds have no teacher and baseline, name different ones, or one of them is not among ``records``."""
+    by_id = {record.run_id: record for record in records}
+    found = []
+    for role in ("teacher", "baseline", "recipe_control"):
+        named = {record.kd.get(role) for record in seeds}
+        if len(named) != 1:
+            return None
+        (run,) = named
+        if run is None:
+            if role != "recipe_control":
+                return None
+            found.append(None)
+            continue
+        if str(run) not in by_id:
+            return None
+        found.append(by_id[str(run)])
+    teacher, baseline, control = found
+    return teacher, baseline, control
