@@ -39,6 +39,7 @@ COMMAND_MODULES = (
     "check",
     "validate",
     "train",
+    "list_recipes",
 )
 
 

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(scratch)
         sets = root / "sets"
         generate = ["generate-sets", "--source", args.source, "--limit", str(args.limit), "--sets", args.sets]
-        cli([*generate, "--out", str(sets), "--no-progress"])
+        cli([*generate, "--sets-dir", str(sets), "--no-progress"])
         score = ["score", f"zoo:akamaster-{args.model}", "--sets-dir", str(sets), "--results", str(root / "results")]
         score += ["--adv", args.adv, "--recompute", "--no-attention", "--no-progress", "--json"]
         warm_up = [*score[:4], "--sets", "scramble" if "scramble" in args.sets else args.sets.split(",")[0]]

@@ -193,7 +193,7 @@ def prepare_sets(args: argparse.Namespace, scratch: Path) -> Path:
     if args.sets_dir:
         return args.sets_dir
     sets_dir = scratch / "sets"
-    generate = ["generate-sets", "--source", args.source, "--out", str(sets_dir), "--no-progress"]
+    generate = ["generate-sets", "--source", args.source, "--sets-dir", str(sets_dir), "--no-progress"]
     generate += ["--limit", str(args.limit)] if args.limit else []
     generate += ["--sets", args.sets] if args.sets else []
     cli(generate)

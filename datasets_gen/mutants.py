@@ -151,7 +151,7 @@ def build_mutant_store(mutant: Mutant, real: SetStore, out: Path) -> SetStore:
         if needed not in present:
             raise BenchError(
                 f"mutant {mutant.name} needs set {needed}, absent from {real.root}; "
-                f"run libkd-bench generate-sets --sets {needed} --out {real.root}"
+                f"run libkd-bench generate-sets --sets {needed} --sets-dir {real.root}"
             )
     out.mkdir(parents=True)
     rebuilt = dependents(real, mutant.set)

@@ -33,7 +33,7 @@ def render_contact_sheet(
 
     names = list(names or store.names())
     if not names:
-        raise BenchError(f"no sets in {store.root}; create them with libkd-bench generate-sets --out {store.root}")
+        raise BenchError(f"no sets in {store.root}; create them with libkd-bench generate-sets --sets-dir {store.root}")
     sets = [store.load(name, verify=True) for name in names]
     rows = [(s, level) for s in sets for level in range(len(s.severities))]
     clean = next((s for s in sets if s.name == "clean"), sets[0])

@@ -20,7 +20,7 @@ from libkd_bench.datasets_gen.seeding import SetSeed
 
 
 class Cue(str, enum.Enum):
-    """What a set isolates, in the terms of DESIGN.md's table."""
+    """What a set isolates (the table of docs/DESIGN.md, "Cues")."""
 
     NONE = "none"
     SHAPE = "shape"

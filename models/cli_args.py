@@ -1,14 +1,19 @@
 """Command-line flags that say how to load a model, shared by every command that loads one.
 
 ``add_model_arguments`` adds them to a parser (importing nothing heavy, so ``--help`` stays instant);
-``load_model_from_args`` turns the parsed flags into a :func:`libkd_bench.models.loading.load_model` call. Flags
-override a checkpoint's sidecar, which overrides the architecture's defaults.
+``load_options_from_args`` turns the parsed flags into :class:`LoadOptions`, a typed, picklable value that
+travels to the scoring session and to its workers in place of the parsed flags, and
+:meth:`LoadOptions.load` makes the :func:`libkd_bench.models.loading.load_model` call. Flags override a
+checkpoint's sidecar, which overrides the architecture's defaults.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from libkd_bench.core.errors import BenchError
@@ -110,17 +115,67 @@ def overrides_from_args(args: argparse.Namespace) -> SpecOverrides:
     )
 
 
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to load a checkpoint, beyond its reference: the model-loading flags, parsed and validated.
+
+    Attributes:
+        overrides: spec fields the caller sets (architecture, classes, normalisation, input size...).
+        arch_modules: ``FILE.py[:BUILDER]`` user architecture files to import first.
+        arch_paths: directories put first on the import path for ``arch_modules``.
+        part: ``student`` or ``teacher`` of a distiller's checkpoint (None: the student).
+        unsafe_pickle: allow checkpoints that need arbitrary code to unpickle.
+    """
+
+    overrides: SpecOverrides = field(default_factory=SpecOverrides)
+    arch_modules: tuple[str, ...] = ()
+    arch_paths: tuple[str, ...] = ()
+    part: str | None = None
+    unsafe_pickle: bool = False
+
+    def portable(self) -> LoadOptions:
+        """These options with every file made absolute, for a worker whose working directory is not ours."""
+        return replace(
+            self,
+            arch_modules=tuple(_absolute_arch_module(item) for item in self.arch_modules),
+            arch_paths=tuple(str(Path(item).expanduser().resolve()) for item in self.arch_paths),
+        )
+
+    def load(self, checkpoint: str | os.PathLike[str], device: str = "cpu") -> LoadedModel:
+        """Load ``checkpoint`` (a file or ``zoo:NAME``) as these options say."""
+        from libkd_bench.models.loading import load_model
+        from libkd_bench.models.user_architectures import add_arch_paths
+
+        add_arch_paths(self.arch_paths)
+        return load_model(
+            checkpoint,
+            unsafe_pickle=self.unsafe_pickle,
+            arch_modules=self.arch_modules,
+            device=device,
+            overrides=self.overrides,
+            part=self.part,
+        )
+
+
+def _absolute_arch_module(reference: str) -> str:
+    """``FILE.py[:BUILDER]`` with FILE made absolute."""
+    head, separator, tail = reference.rpartition(":")
+    if separator and head.endswith(".py") and tail.isidentifier():
+        return f"{Path(head).expanduser().resolve()}:{tail}"
+    return str(Path(reference).expanduser().resolve())
+
+
+def load_options_from_args(args: argparse.Namespace) -> LoadOptions:
+    """The :class:`LoadOptions` the flags added by :func:`add_model_arguments` say (validated now)."""
+    return LoadOptions(
+        overrides=overrides_from_args(args),
+        arch_modules=tuple(args.arch_module),
+        arch_paths=tuple(args.arch_path),
+        part=getattr(args, "part", None),
+        unsafe_pickle=args.unsafe_pickle,
+    )
+
+
 def load_model_from_args(checkpoint: str, args: argparse.Namespace, device: str = "cpu") -> LoadedModel:
     """Load ``checkpoint`` as the flags added by :func:`add_model_arguments` say."""
-    from libkd_bench.models.loading import load_model
-    from libkd_bench.models.user_architectures import add_arch_paths
-
-    add_arch_paths(args.arch_path)
-    return load_model(
-        checkpoint,
-        unsafe_pickle=args.unsafe_pickle,
-        arch_modules=tuple(args.arch_module),
-        device=device,
-        overrides=overrides_from_args(args),
-        part=getattr(args, "part", None),
-    )
+    return load_options_from_args(args).load(checkpoint, device)

@@ -17,12 +17,13 @@ from typing import Any
 
 import torch
 
+from libkd_bench.datasets_gen.classes import NUM_CLASSES
 from libkd_bench.models.checkpoint_contents import shapes_of
 from libkd_bench.models.registry import ArchitectureBuildError, ArchitectureEntry, registered_entries
 from libkd_bench.models.user_architectures import load_all_entry_points
 
 Shapes = Mapping[str, tuple[int, ...]]
-DEFAULT_NUM_CLASSES = 10
+DEFAULT_NUM_CLASSES = NUM_CLASSES  # a checkpoint that does not say: the source's classes
 _BUILD_ERRORS = (ArchitectureBuildError, RuntimeError, NotImplementedError, TypeError, ValueError, AssertionError)
 
 

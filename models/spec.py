@@ -220,6 +220,11 @@ class SpecOverrides:
             _integer(self.input_size, "input_size", 1)
         object.__setattr__(self, "arch_kwargs", _arch_kwargs(self.arch_kwargs))
 
+    def __reduce__(self) -> tuple[type[SpecOverrides], tuple[Any, ...]]:
+        """Pickle by the constructor's arguments (the read-only ``arch_kwargs`` view does not pickle)."""
+        values = (getattr(self, item.name) for item in fields(self))
+        return type(self), tuple(dict(value) if isinstance(value, Mapping) else value for value in values)
+
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> SpecOverrides:
         """A layer that says everything ``spec`` says."""

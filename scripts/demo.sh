@@ -49,8 +49,8 @@ if [ -z "${LIBKD_BENCH_ZOO_DIR:-}" ] && ! libkd-bench inspect "${MODELS[0]}" >/d
 fi
 
 echo "== 1/4 generate the derived sets ($SOURCE)" >&2
-libkd-bench generate-sets --source "$SOURCE" --out "$WORK/sets" "${LIMIT_ARGS[@]}"
-libkd-bench preview "$WORK/sets" --out "$WORK/preview.png"
+libkd-bench generate-sets --source "$SOURCE" --sets-dir "$WORK/sets" "${LIMIT_ARGS[@]}"
+libkd-bench preview --sets-dir "$WORK/sets" --png "$WORK/preview.png"
 echo "== 2/4 score ${MODELS[*]}" >&2
 libkd-bench score "${MODELS[@]}" --sets-dir "$WORK/sets" --results "$WORK/results"
 echo "== 3/4 leaderboard" >&2

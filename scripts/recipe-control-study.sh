@@ -21,7 +21,7 @@ WORK="${LIBKD_BENCH_WORK:-work/recipe-control}"
 OUT="results/recipe-control"
 RESULTS="$WORK/results"
 
-libkd-bench generate-sets --source "npz:$NPZ" --limit 2000 --seed 0 --out "$WORK/sets" --workers 2 --no-progress
+libkd-bench generate-sets --source "npz:$NPZ" --limit 2000 --seed 0 --sets-dir "$WORK/sets" --workers 2 --no-progress
 score() {
     libkd-bench score "$@" --sets-dir "$WORK/sets" --results "$RESULTS" --adv none --no-attention --no-progress \
         >/dev/null

@@ -20,7 +20,7 @@ WORK="${LIBKD_BENCH_WORK:-work/reference}"
 OUT="results/reference"
 RESULTS="$WORK/results"
 
-GENERATE=(libkd-bench generate-sets --source "npz:$NPZ" --limit 2000 --seed 0 --out "$WORK/sets" --workers 2 --no-progress)
+GENERATE=(libkd-bench generate-sets --source "npz:$NPZ" --limit 2000 --seed 0 --sets-dir "$WORK/sets" --workers 2 --no-progress)
 "${GENERATE[@]}"                      # every default set
 "${GENERATE[@]}" --sets corruptions   # and the opt-in CIFAR-10-C family
 # PGD only (eps 2/255 and 8/255, 200 images): the attacks would otherwise take most of the CPU time.

@@ -28,12 +28,12 @@ fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/libkd-bench-guard.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
-libkd-bench generate-sets --source "npz:$NPZ" --limit 2000 --seed 0 --out "$WORK/sets" --workers 2 --no-progress
+libkd-bench generate-sets --source "npz:$NPZ" --limit 2000 --seed 0 --sets-dir "$WORK/sets" --workers 2 --no-progress
 LIBKD_BENCH_ZOO_DIR="$CHECKPOINTS" libkd-bench score zoo:akamaster-resnet20 zoo:akamaster-resnet56 \
     --sets-dir "$WORK/sets" --results "$WORK/results" --no-progress >/dev/null
 libkd-bench leaderboard --results "$WORK/results" --out "$WORK/leaderboard" >/dev/null
 
-CHECK=(libkd-bench check --baseline "$BASELINE" --results "$WORK/results" --strict --tolerance 0.005
+CHECK=(libkd-bench check --baseline-csv "$BASELINE" --results "$WORK/results" --strict --tolerance 0.005
        --metrics accuracy,bias_ratio,shape_bias,shape_bias_class_mean)
 if [ "${1:-}" = "--update" ]; then
     "${CHECK[@]}" --update-baseline
@@ -44,7 +44,7 @@ fi
 CIFAR10G="$SHARED/data/cifar10g"
 if [ -d "$CIFAR10G/224x224" ]; then
     LIBKD_BENCH_CIFAR10G="$CIFAR10G" libkd-bench generate-sets --sets cifar10g --source "npz:$NPZ" --limit 2000 \
-        --seed 0 --out "$WORK/sets" --no-progress
+        --seed 0 --sets-dir "$WORK/sets" --no-progress
 fi
 # Reuses the ResNets' cached logits (same checkpoints, same sets); exit 1 when a check fails or a mutant passes.
 LIBKD_BENCH_ZOO_DIR="$CHECKPOINTS" libkd-bench validate --sets-dir "$WORK/sets" --results "$WORK/results" --no-progress \

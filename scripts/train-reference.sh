@@ -33,7 +33,7 @@ for f in "$TRAIN_DATA" "$TEST_DATA"; do [ -f "$f" ] || { echo "$0: $f not found 
 if [ $# -gt 0 ]; then
     RECIPES=("$@")
 else
-    mapfile -t RECIPES < <("$PY" -m libkd_bench train --list | awk 'NR > 1 && $1 ~ /^ref-/ {print $1}')
+    mapfile -t RECIPES < <("$PY" -m libkd_bench list-recipes | awk 'NR > 1 && $1 ~ /^ref-/ {print $1}')
 fi
 # Recipes taught by another recipe's model wait for it; the rest start at once.
 mapfile -t NEEDS < <("$PY" - "${RECIPES[@]}" <<'PYEOF'

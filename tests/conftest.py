@@ -39,3 +39,18 @@ def shared_test_npz() -> Path:
     if not SHARED_TEST_NPZ.is_file():
         pytest.skip(f"shared CIFAR-10 copy not found at {SHARED_TEST_NPZ}")
     return SHARED_TEST_NPZ
+
+
+# Architectures of the public training repositories: tests/test_repository_layouts.py loads each one saved the
+# repository's way in the fast tier; the suite-wide architecture sweeps run them in the full tier only.
+REPOSITORY_FAMILIES = frozenset({"kuangliu", "huyvnphan", "chenyaofo"})
+
+
+def sweep_param(name: str, slow: bool = False) -> object:
+    """``name`` as a parameter of a test run over every registered architecture, marked slow when ``slow`` is set
+    or the architecture belongs to a public repository's family (covered in the fast tier by its layout test)."""
+    from libkd_bench.models.registry import get_architecture
+
+    if slow or get_architecture(name).family in REPOSITORY_FAMILIES:
+        return pytest.param(name, marks=pytest.mark.slow, id=name)
+    return pytest.param(name, id=name)

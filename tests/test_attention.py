@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 from cli_helpers import assert_one_line_error, run_cli
-from conftest import synthetic_images
+from conftest import sweep_param, synthetic_images
 from scoring_fixtures import TinyNet
 
 from libkd_bench.cli import main
 from libkd_bench.core.torch_runtime import torch_threads
 from libkd_bench.metrics.alignment import mask_energy, pointing_game, spearman_agreement, top_iou
 from libkd_bench.metrics.bootstrap import BootstrapConfig
-from libkd_bench.models.registry import NO_SPATIAL_LAYER, ArchitectureEntry, get_architecture, registered_entries
+from libkd_bench.models.registry import NO_SPATIAL_LAYER, get_architecture, registered_entries
 from libkd_bench.records.run_record import safe_name
 from libkd_bench.scoring.attention import alignment_rows, compute_maps
 from libkd_bench.scoring.attention_maps import (
@@ -174,11 +174,11 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.mark.parametrize(
-    "entry",
-    [pytest.param(e, marks=pytest.mark.slow) if e.name in SLOW_ARCHITECTURES else e for e in registered_entries()],
-    ids=lambda e: e.name,
+    "name",
+    [sweep_param(e.name, slow=e.name in SLOW_ARCHITECTURES) for e in registered_entries()],
 )
-def test_every_registered_architecture_has_a_grad_cam_layer(entry: ArchitectureEntry) -> None:
+def test_every_registered_architecture_has_a_grad_cam_layer(name: str) -> None:
+    entry = get_architecture(name)
     torch.manual_seed(0)
     model = entry.build(10).eval()
     assert entry.attention_layer is not None, f"{entry.name} declares no attention layer"
@@ -263,7 +263,15 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("attention")
     images, labels = synthetic_images(60)
     np.savez(root / "split.npz", x=images, y=labels)
-    args = ["--source", f"npz:{root / 'split.npz'}", "--out", str(root / "sets"), "--workers", "1", "--no-progress"]
+    args = [
+        "--source",
+        f"npz:{root / 'split.npz'}",
+        "--sets-dir",
+        str(root / "sets"),
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
     assert main(["generate-sets", *args, "--sets", "segmentation"]) == 0
     paths = {}
     for name, seed in (("teacher", 0), ("baseline", 1)):

@@ -43,7 +43,7 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, split: Path) -> Path:
     out = tmp_path_factory.mktemp("store") / "sets"
-    assert main(["generate-sets", "--source", f"npz:{split}", "--out", str(out), "--sets", "scramble",
+    assert main(["generate-sets", "--source", f"npz:{split}", "--sets-dir", str(out), "--sets", "scramble",
                  "--no-progress", "--workers", "1"]) == 0  # fmt: skip
     return out
 
@@ -86,7 +86,7 @@ def test_bad_set_parameters_and_seeds(
     extra: list[str], fragments: list[str], split: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "sets"
-    code, _, err = run_cli(["generate-sets", "--source", f"npz:{split}", "--out", str(out), *extra], capsys)
+    code, _, err = run_cli(["generate-sets", "--source", f"npz:{split}", "--sets-dir", str(out), *extra], capsys)
     assert_one_line_error(code, err, *fragments)
     assert sets_written(out) == []
 
@@ -100,7 +100,9 @@ def test_a_valid_float_parameter_given_as_an_integer_is_the_same_recipe(split: P
 def test_a_npy_file_as_npz_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     np.save(tmp_path / "images.npy", synthetic_images(4)[0])
     out = tmp_path / "sets"
-    code, _, err = run_cli(["generate-sets", "--source", f"npz:{tmp_path / 'images.npy'}", "--out", str(out)], capsys)
+    code, _, err = run_cli(
+        ["generate-sets", "--source", f"npz:{tmp_path / 'images.npy'}", "--sets-dir", str(out)], capsys
+    )
     assert_one_line_error(code, err, "holds a single array, not an .npz archive", "numpy.savez")
     assert sets_written(out) == []
 
@@ -109,7 +111,15 @@ def test_cue_conflict_from_a_one_class_source_is_refused(tmp_path: Path, capsys:
     images, _ = synthetic_images(40)
     np.savez(tmp_path / "one.npz", x=images, y=np.full(40, 3, dtype=np.int64))
     out = tmp_path / "sets"
-    args = ["generate-sets", "--source", f"npz:{tmp_path / 'one.npz'}", "--out", str(out), "--sets", "cue-conflict"]
+    args = [
+        "generate-sets",
+        "--source",
+        f"npz:{tmp_path / 'one.npz'}",
+        "--sets-dir",
+        str(out),
+        "--sets",
+        "cue-conflict",
+    ]
     code, _, err = run_cli([*args, "--no-progress"], capsys)
     assert_one_line_error(code, err, "cue-conflict")
     assert "cue-conflict" not in sets_written(out)
@@ -149,7 +159,8 @@ def test_killing_generate_sets_kills_its_workers(tmp_path: Path) -> None:
     images, labels = synthetic_images(2000)
     np.savez(tmp_path / "split.npz", x=images, y=labels)
     command = [sys.executable, "-m", "libkd_bench", "generate-sets", "--source", f"npz:{tmp_path / 'split.npz'}",
-               "--out", str(tmp_path / "sets"), "--sets", "superpixel", "--workers", "2", "--no-progress"]  # fmt: skip
+               "--sets-dir", str(tmp_path / "sets"), "--sets", "superpixel", "--workers", "2",
+               "--no-progress"]  # fmt: skip
     parent = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     workers: list[int] = []
@@ -336,7 +347,7 @@ def test_a_damaged_baseline_is_refused(
     assert text.split("\n")[0].split(",")[HASH_COLUMN] == "checkpoint_sha256"
     baseline = tmp_path / "baseline.csv"
     baseline.write_text(damage(text))
-    code, _, err = run_cli(["check", "--baseline", str(baseline), "--results", str(results)], capsys)
+    code, _, err = run_cli(["check", "--baseline-csv", str(baseline), "--results", str(results)], capsys)
     assert_one_line_error(code, err, *fragments)
     assert "among none" not in err
 
@@ -349,7 +360,7 @@ def test_preview_refuses_a_tampered_set(store: Path, tmp_path: Path, capsys: pyt
     data[-1] ^= 0xFF
     images.write_bytes(bytes(data))
     out = tmp_path / "preview.png"
-    code, _, err = run_cli(["preview", str(tampered), "--out", str(out)], capsys)
+    code, _, err = run_cli(["preview", "--sets-dir", str(tampered), "--png", str(out)], capsys)
     assert_one_line_error(code, err, "scramble")
     assert not out.exists()
     assert not [p for p in tmp_path.rglob("*") if is_temporary(p)]

@@ -42,7 +42,7 @@ def base_csv(tmp_path: Path) -> Path:
 
 
 def check(base: Path, current: pd.DataFrame, tmp_path: Path, *extra: str) -> list[str]:
-    return ["check", "--baseline", str(base), "--current", str(write(tmp_path / "current.csv", current)), *extra]
+    return ["check", "--baseline-csv", str(base), "--current", str(write(tmp_path / "current.csv", current)), *extra]
 
 
 def regression_table(out: str) -> list[list[str]]:
@@ -254,7 +254,7 @@ def test_missing_baseline_file(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_malformed_current_names_it(base_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     current = tmp_path / "cur.csv"
     current.write_text("a,b\n1,2\n", encoding="utf-8")
-    code, _, err = run_cli(["check", "--baseline", str(base_csv), "--current", str(current)], capsys)
+    code, _, err = run_cli(["check", "--baseline-csv", str(base_csv), "--current", str(current)], capsys)
     assert_one_line_error(code, err, f"current CSV {current} lacks the column(s) model")
 
 
@@ -273,7 +273,7 @@ def test_baseline_without_tracked_rows(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_both_current_sources_are_refused(base_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["check", "--baseline", str(base_csv), "--current", str(base_csv), "--results", str(tmp_path)]
+    args = ["check", "--baseline-csv", str(base_csv), "--current", str(base_csv), "--results", str(tmp_path)]
     code, _, err = run_cli(args, capsys)
     assert_one_line_error(code, err, "not allowed with argument")
 
@@ -286,7 +286,7 @@ def test_results_dir_builds_the_current_csv_in_memory(
 ) -> None:
     results = write_results(tmp_path / "results")
     (results / "runs" / "junk@x.json").write_text("not json", encoding="utf-8")
-    code, out, err = run_cli(["check", "--baseline", str(base_csv), "--results", str(results)], capsys)
+    code, out, err = run_cli(["check", "--baseline-csv", str(base_csv), "--results", str(results)], capsys)
     assert code == 0
     assert "66 within tolerance" in out
     assert "skipping" in err
@@ -298,7 +298,7 @@ def test_results_dir_missing_a_model_is_bad_input(
     base_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     results = write_results(tmp_path / "results", [teacher(), student()])
-    code, _, err = run_cli(["check", "--baseline", str(base_csv), "--results", str(results)], capsys)
+    code, _, err = run_cli(["check", "--baseline-csv", str(base_csv), "--results", str(results)], capsys)
     assert_one_line_error(code, err, "model 'resnet20' on source folder-bbbb2222")
 
 
@@ -318,7 +318,7 @@ def test_update_baseline_rewrites_it_atomically(
 def test_update_baseline_creates_it_from_records(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     results = write_results(tmp_path / "results")
     base = tmp_path / "ci" / "baseline.csv"
-    code, _, _ = run_cli(["check", "--baseline", str(base), "--results", str(results), "--update-baseline"], capsys)
+    code, _, _ = run_cli(["check", "--baseline-csv", str(base), "--results", str(results), "--update-baseline"], capsys)
     assert code == 0
     assert base.read_text() == format_long_csv(frame())
-    assert run_cli(["check", "--baseline", str(base), "--results", str(results)], capsys)[0] == 0
+    assert run_cli(["check", "--baseline-csv", str(base), "--results", str(results)], capsys)[0] == 0

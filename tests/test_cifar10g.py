@@ -260,7 +260,9 @@ def test_list_sets_shows_family_licence_and_citation(capsys: pytest.CaptureFixtu
 
 
 def generate(out: Path, source: Path, *extra: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    return run_cli(["generate-sets", "--source", f"npz:{source}", "--out", str(out), "--no-progress", *extra], capsys)
+    return run_cli(
+        ["generate-sets", "--source", f"npz:{source}", "--sets-dir", str(out), "--no-progress", *extra], capsys
+    )
 
 
 @pytest.mark.shared
@@ -379,7 +381,7 @@ def test_preview_shows_external_sets_beside_the_derived_ones(
     code, _, err = generate(store, synthetic_npz, "--sets", "scramble,cifar10g", capsys=capsys)
     assert code == 0, err
     out = tmp_path / "sheet.png"
-    code, _, err = run_cli(["preview", str(store), "--out", str(out)], capsys)
+    code, _, err = run_cli(["preview", "--sets-dir", str(store), "--png", str(out)], capsys)
     assert code == 0, err
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     silhouettes = SetStore(store).load("cifar10g-silhouettes")

@@ -19,7 +19,7 @@ from libkd_bench.datasets_gen.store import SetStore
 
 def generate_sets(capsys: pytest.CaptureFixture[str], npz: Path, out: Path, sets: str, *extra: str) -> str:
     """Run ``generate-sets`` on an npz source without a progress bar; its stdout (the run must succeed)."""
-    args = ["generate-sets", "--sets", sets, "--source", f"npz:{npz}", "--out", str(out), "--no-progress", *extra]
+    args = ["generate-sets", "--sets", sets, "--source", f"npz:{npz}", "--sets-dir", str(out), "--no-progress", *extra]
     code, stdout, err = run_cli(args, capsys)
     assert code == 0, err
     return stdout
@@ -69,7 +69,7 @@ def test_preview_draws_a_row_per_set_and_severity(
     out = tmp_path / "sets"
     generate_sets(capsys, synthetic_npz, out, "scramble")
     png = tmp_path / "grid.png"
-    code, _, _ = run_cli(["preview", str(out), "--out", str(png), "--examples", "5"], capsys)
+    code, _, _ = run_cli(["preview", "--sets-dir", str(out), "--png", str(png), "--examples", "5"], capsys)
     assert code == 0
     with Image.open(png) as image:
         width, height = image.size
@@ -85,15 +85,15 @@ def test_preview_draws_a_row_per_set_and_severity(
         (["generate-sets", "--sets", "scramble", "--param", "scramble.grid=3"], ["has no parameter 'grid'"]),
         (["generate-sets", "--workers", "0", "--source", "SOURCE"], ["--workers must be at least 1"]),
         (["generate-sets", "--bogus"], ["unrecognized arguments: --bogus"]),
-        (["preview", "/does/not/exist"], ["is not a directory"]),
+        (["preview", "--sets-dir", "/does/not/exist"], ["is not a directory"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2(
     args: list[str], fragments: list[str], tmp_path: Path, synthetic_npz: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = [a.replace("SOURCE", f"npz:{synthetic_npz}") for a in args]
-    if args[0] == "generate-sets" and "--out" not in args:
-        args += ["--out", str(tmp_path / "sets")]
+    if args[0] == "generate-sets" and "--sets-dir" not in args:
+        args += ["--sets-dir", str(tmp_path / "sets")]
     code, _, err = run_cli(args, capsys)
     assert_one_line_error(code, err, *fragments)
 
@@ -102,7 +102,7 @@ def test_corrupt_source_leaves_nothing(tmp_path: Path, capsys: pytest.CaptureFix
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"garbage")
     out = tmp_path / "sets"
-    code, _, err = run_cli(["generate-sets", "--source", f"npz:{corrupt}", "--out", str(out)], capsys)
+    code, _, err = run_cli(["generate-sets", "--source", f"npz:{corrupt}", "--sets-dir", str(out)], capsys)
     assert_one_line_error(code, err, "cannot be read")
     assert not out.exists() or list(out.iterdir()) == []
 
@@ -116,7 +116,7 @@ def test_non_32x32_folder_image_is_named(tmp_path: Path, capsys: pytest.CaptureF
         Image.fromarray(image).save(tmp_path / "src" / "cat" / f"{i}.png")
     Image.new("RGB", (33, 32)).save(tmp_path / "src" / "cat" / "odd.png")
     out = tmp_path / "sets"
-    code, _, err = run_cli(["generate-sets", "--source", f"folder:{tmp_path / 'src'}", "--out", str(out)], capsys)
+    code, _, err = run_cli(["generate-sets", "--source", f"folder:{tmp_path / 'src'}", "--sets-dir", str(out)], capsys)
     assert_one_line_error(code, err, "odd.png", "33x32")
     assert SetStore(out).names() == []
 
@@ -125,7 +125,7 @@ def test_unwritable_output_dir(tmp_path: Path, synthetic_npz: Path, capsys: pyte
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     code, _, err = run_cli(
-        ["generate-sets", "--source", f"npz:{synthetic_npz}", "--out", str(blocker / "sets")], capsys
+        ["generate-sets", "--source", f"npz:{synthetic_npz}", "--sets-dir", str(blocker / "sets")], capsys
     )
     assert_one_line_error(code, err, "cannot create output directory", "choose a writable location")
     assert blocker.read_text() == "not a directory"

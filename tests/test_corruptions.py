@@ -270,7 +270,7 @@ def test_generate_sets_builds_the_family_byte_identically_for_1_and_2_workers(
     hashes = []
     for workers in ("1", "2"):
         out = tmp_path / f"sets-{workers}"
-        args = ["generate-sets", "--sets", FAMILY, "--source", f"npz:{synthetic_npz}", "--out", str(out)]
+        args = ["generate-sets", "--sets", FAMILY, "--source", f"npz:{synthetic_npz}", "--sets-dir", str(out)]
         code, _, err = run_cli([*args, "--workers", workers, "--seed", "3", "--no-progress"], capsys)
         assert code == 0, err
         store = SetStore(out)
@@ -283,10 +283,10 @@ def test_generate_sets_builds_the_family_byte_identically_for_1_and_2_workers(
 
 
 def test_family_errors_and_list_sets(tmp_path: Path, synthetic_npz: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(["generate-sets", "--sets", "corruption", "--out", str(tmp_path)], capsys)
+    code, _, err = run_cli(["generate-sets", "--sets", "corruption", "--sets-dir", str(tmp_path)], capsys)
     assert_one_line_error(code, err, "unknown set 'corruption'", FAMILY)
     args = ["generate-sets", "--sets", "corruption-fog", "--param", "corruption-fog.table=imagenet-c"]
-    code, _, err = run_cli([*args, "--source", f"npz:{synthetic_npz}", "--out", str(tmp_path)], capsys)
+    code, _, err = run_cli([*args, "--source", f"npz:{synthetic_npz}", "--sets-dir", str(tmp_path)], capsys)
     assert_one_line_error(code, err, "table='imagenet-c'", "out of range")
     code, stdout, _ = run_cli(["list-sets"], capsys)
     assert code == 0

@@ -102,7 +102,7 @@ def real_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("ensemble") / "sets"
     args = ["generate-sets", "--source", f"npz:{SHARED_TEST_NPZ}", "--limit", "300", "--sets", "scramble"]
-    assert main([*args, "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+    assert main([*args, "--sets-dir", str(out), "--workers", "1", "--no-progress"]) == 0
     return out
 
 
@@ -111,6 +111,7 @@ def clean_logits(results: Path, record: RunRecord) -> np.ndarray:
     return np.load(results / record.logits / f"{sha[:KEY_DIGITS]}.npy")
 
 
+@pytest.mark.slow
 def test_score_ensemble_of_real_resnets_averages_member_logits_and_serves_as_teacher(
     real_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

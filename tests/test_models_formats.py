@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import sweep_param
 from safetensors.torch import save_file
 
 from libkd_bench.core.errors import BenchError
@@ -117,7 +118,7 @@ def load_and_compare(name: str, path: Path) -> LoadedModel:
     return loaded
 
 
-@pytest.mark.parametrize("name", list_architectures())
+@pytest.mark.parametrize("name", [sweep_param(name) for name in list_architectures()])
 def test_every_architecture_round_trips_with_detection(name: str, tmp_path: Path) -> None:
     path = tmp_path / f"{name}.pth"
     write("zip", reference(name), path)

@@ -103,7 +103,7 @@ def test_a_kd_repository_with_its_own_models_package_inspects_and_scores(tmp_pat
     np.savez(tmp_path / "split.npz", x=images, y=labels)
     sets = tmp_path / "sets"
     source = f"npz:{tmp_path / 'split.npz'}"
-    assert main(["generate-sets", "--source", source, "--out", str(sets), "--sets", "clean", "--no-progress"]) == 0
+    assert main(["generate-sets", "--source", source, "--sets-dir", str(sets), "--sets", "clean", "--no-progress"]) == 0
 
     inspected = run_cli(["inspect", "tiny.pth", "--arch-module", "arch.py:build", "--json"], cwd=repository)
     assert inspected.returncode == 0, inspected.stderr
@@ -184,6 +184,10 @@ def test_the_installed_wheel_exposes_no_generic_names_and_loads_the_zoo(wheel: P
     assert all(found[1:]), f"importable at top level: {GENERIC_NAMES}"
     cli = venv / "bin" / "libkd-bench"
     assert subprocess.run([str(cli), "--help"], cwd=outside, env=env, capture_output=True).returncode == 0
+    api = "import libkd_bench; help(libkd_bench.evaluate)"
+    helped = subprocess.run([str(python), "-c", api], cwd=outside, env=env, capture_output=True, text=True)
+    assert helped.returncode == 0, helped.stderr
+    assert "evaluate(model" in helped.stdout
     inspected = subprocess.run(
         [str(cli), "inspect", "zoo:control-colour", "--json"], cwd=outside, env=env, capture_output=True, text=True
     )

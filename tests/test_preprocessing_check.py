@@ -120,7 +120,7 @@ def test_zoo_resnet20_under_a_wrong_preset_is_caught_and_under_its_own_is_not() 
 @needs_shared
 def test_score_stops_before_scoring_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sets, results = tmp_path / "sets", tmp_path / "results"
-    generate = ["generate-sets", "--source", f"npz:{SHARED_TEST_NPZ}", "--out", str(sets), "--limit", "300"]
+    generate = ["generate-sets", "--source", f"npz:{SHARED_TEST_NPZ}", "--sets-dir", str(sets), "--limit", "300"]
     assert run_cli([*generate, "--sets", "scramble", "--workers", "1", "--no-progress"], capsys)[0] == 0
     score = ["score", str(RESNET20), "--sets-dir", str(sets), "--results", str(results), "--adv", "none"]
     score += ["--no-attention", "--no-progress", "--device", "cpu"]

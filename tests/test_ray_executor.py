@@ -94,7 +94,7 @@ def test_generate_sets_on_ray_writes_the_bytes_of_a_local_run(
     """
     common = ["generate-sets", "--source", f"npz:{synthetic_source}", "--no-progress"]
     common += ["--sets", "scramble,patch-noise,shape"]
-    code, _, err = run_cli([*common, "--out", str(tmp_path / "local"), "--workers", "2"], capsys)
+    code, _, err = run_cli([*common, "--sets-dir", str(tmp_path / "local"), "--workers", "2"], capsys)
     assert code == 0, err
     local = tree_bytes(tmp_path / "local")
     assert {"scramble/images.npy", "patch-noise/manifest.json", "shape/images.npy"} <= set(local)
@@ -102,7 +102,7 @@ def test_generate_sets_on_ray_writes_the_bytes_of_a_local_run(
         out_dir = tmp_path / data
         for name in ("clean", "segmentation"):
             shutil.copytree(tmp_path / "local" / name, out_dir / name)
-        code, out, err = run_cli([*common, "--out", str(out_dir), "--executor", "ray", "--ray-data", data], capsys)
+        code, out, err = run_cli([*common, "--sets-dir", str(out_dir), "--executor", "ray", "--ray-data", data], capsys)
         assert code == 0, err
         assert "segmentation     reused" in out
         assert "shape            built" in out
@@ -125,7 +125,7 @@ def test_score_on_ray_gives_the_records_and_caches_of_a_local_run(
     monkeypatch.setenv("LIBKD_BENCH_ZOO_DIR", str(SHARED_CHECKPOINTS))  # the driver's; the workers got it at start
     sets = tmp_path / "sets"
     code, _, err = run_cli(
-        ["generate-sets", "--source", f"npz:{synthetic_source}", "--sets", "scramble", "--out", str(sets)], capsys
+        ["generate-sets", "--source", f"npz:{synthetic_source}", "--sets", "scramble", "--sets-dir", str(sets)], capsys
     )
     assert code == 0, err
     common = ["score", "zoo:akamaster-resnet20", "zoo:akamaster-resnet32", "--sets-dir", str(sets)]
@@ -202,7 +202,7 @@ def test_bad_checkpoint_on_ray_exits_2_and_writes_no_record(
 ) -> None:
     sets = tmp_path / "sets"
     code, _, err = run_cli(
-        ["generate-sets", "--source", f"npz:{synthetic_source}", "--sets", "scramble", "--out", str(sets)], capsys
+        ["generate-sets", "--source", f"npz:{synthetic_source}", "--sets", "scramble", "--sets-dir", str(sets)], capsys
     )
     assert code == 0, err
     bad = tmp_path / "bad.pt"
@@ -225,7 +225,7 @@ def test_without_ray_the_ray_executor_exits_2_with_the_install_command(
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     args = {
         "score": ["score", "model.pt", "--sets-dir", str(tmp_path)],
-        "generate-sets": ["generate-sets", "--source", f"npz:{synthetic_npz}", "--out", str(tmp_path)],
+        "generate-sets": ["generate-sets", "--source", f"npz:{synthetic_npz}", "--sets-dir", str(tmp_path)],
     }[command]
     code, _, err = run_cli([*args, "--executor", "ray"], capsys)
     assert_one_line_error(code, err, RAY_INSTALL_HINT)
@@ -235,7 +235,7 @@ def test_without_ray_the_ray_executor_exits_2_with_the_install_command(
 def test_ray_flags_need_the_ray_executor(
     flag: list[str], synthetic_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["generate-sets", "--source", f"npz:{synthetic_npz}", "--out", str(tmp_path), *flag]
+    args = ["generate-sets", "--source", f"npz:{synthetic_npz}", "--sets-dir", str(tmp_path), *flag]
     code, _, err = run_cli(args, capsys)
     assert_one_line_error(code, err, f"{flag[0]} needs --executor ray")
 
@@ -321,7 +321,15 @@ def test_score_shipping_sets_and_a_user_architecture_gives_the_records_of_a_loca
     images, labels = synthetic_images(120)
     np.savez(tmp_path / "split.npz", x=images, y=labels)
     sets = tmp_path / "sets"
-    generate = ["generate-sets", "--source", f"npz:{tmp_path / 'split.npz'}", "--sets", "scramble", "--out", str(sets)]
+    generate = [
+        "generate-sets",
+        "--source",
+        f"npz:{tmp_path / 'split.npz'}",
+        "--sets",
+        "scramble",
+        "--sets-dir",
+        str(sets),
+    ]
     assert run_process([*generate, "--no-progress"], tmp_path).returncode == 0
     score = ["score", str(repository / "tiny.pth"), "--arch-module", f"{repository / 'arch.py'}:build"]
     score += ["--sets-dir", str(sets), "--adv", "fgsm", "--adv-eps", "8", "--adv-n", "20", "--no-attention"]
@@ -377,7 +385,7 @@ def test_an_unreachable_ray_address_fails_in_one_line(synthetic_npz: Path, tmp_p
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    args = ["generate-sets", "--source", f"npz:{synthetic_npz}", "--out", str(tmp_path / "sets")]
+    args = ["generate-sets", "--source", f"npz:{synthetic_npz}", "--sets-dir", str(tmp_path / "sets")]
     started = time.monotonic()
     done = run_process([*args, "--executor", "ray", "--ray-address", f"127.0.0.1:{port}"], tmp_path)
     assert time.monotonic() - started < 120  # Ray alone retries for minutes
@@ -407,7 +415,7 @@ def test_ctrl_c_cancels_the_running_units_and_keeps_nothing_partial(
     if shutil.which("pgrep") is None:
         pytest.skip("pgrep (procps) is needed to see the Ray processes")
     sets = tmp_path / "sets"
-    generate = ["generate-sets", "--source", f"npz:{synthetic_source}", "--sets", "clean", "--out", str(sets)]
+    generate = ["generate-sets", "--source", f"npz:{synthetic_source}", "--sets", "clean", "--sets-dir", str(sets)]
     assert run_process([*generate, "--no-progress"], tmp_path).returncode == 0
     before = _ray_processes()
     score = ["score", "zoo:akamaster-resnet20", "--sets-dir", str(sets), "--results", str(tmp_path / "r")]

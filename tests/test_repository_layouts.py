@@ -4,7 +4,8 @@ loaded with the repository's published normalisation, and computing what the net
 One random-weight fixture per registered layout of kuangliu/pytorch-cifar (``{"net", "acc", "epoch"}`` with
 DataParallel's ``module.`` prefix), huyvnphan/PyTorch_CIFAR10 and chenyaofo/pytorch-cifar-models (plain state
 dicts). The known answer: the loaded model's logits equal the network's own on images normalised by hand with
-the repository's mean and std.
+the repository's mean and std. On the meta device (no weights), every layout is detected as exactly one
+architecture and has the parameter count of the upstream module it reproduces.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import torch
 from cli_helpers import run_cli
 from conftest import synthetic_images
 
+from libkd_bench.models.checkpoint_contents import find_state_dict
+from libkd_bench.models.detect import detect_architecture, signature
 from libkd_bench.models.loading import load_model
 from libkd_bench.models.registry import ArchitectureEntry, get_architecture, registered_entries
 from libkd_bench.models.spec import PRESET_STATS, Preset, SpecOverrides
@@ -29,13 +32,14 @@ REPOSITORIES = {
 SLOW_PARAMETERS = 12_000_000  # above this, writing and reading the fixture takes seconds
 
 
+def repository_entries() -> list[ArchitectureEntry]:
+    return [entry for entry in registered_entries() if entry.family in REPOSITORIES]
+
+
 def _layouts() -> list[pytest.param]:
     params = []
-    for entry in registered_entries():
-        if entry.family not in REPOSITORIES:
-            continue
-        with torch.device("meta"):
-            size = sum(p.numel() for p in entry.build(10).parameters())
+    for entry in repository_entries():
+        size = signature(entry, 10).num_parameters  # cached: detection reuses it
         marks = [pytest.mark.slow] if size > SLOW_PARAMETERS else []
         params.append(pytest.param(entry.name, marks=marks, id=entry.name))
     return params
@@ -67,6 +71,59 @@ def test_every_repository_has_layouts() -> None:
     assert {"resnet18_kuangliu", "resnet18_huyvnphan", "mobilenetv2_x1_0", "repvgg_a0"} <= {
         e.name for e in registered_entries()
     }
+    assert set(UPSTREAM_PARAMETERS) <= {e.name for e in repository_entries()}
+
+
+# Parameters of the upstream modules at the commits the docstrings cite (kuangliu: ``ResNeXt29_2x64d()``, ...;
+# huyvnphan: ``googlenet()``, ``inception_v3()``), counted with ``sum(p.numel() for p in net.parameters())``.
+UPSTREAM_PARAMETERS = {
+    "resnext29_2x64d_kuangliu": 9_128_778,
+    "resnext29_4x64d_kuangliu": 27_104_586,
+    "resnext29_8x64d_kuangliu": 89_598_282,
+    "resnext29_32x4d_kuangliu": 4_774_218,
+    "dpn26_kuangliu": 11_574_842,
+    "dpn92_kuangliu": 34_236_634,
+    "senet18_kuangliu": 11_260_354,
+    "regnetx_200mf_kuangliu": 2_321_946,
+    "regnetx_400mf_kuangliu": 4_779_338,
+    "regnety_400mf_kuangliu": 5_714_362,
+    "shufflenetv2_0_5_kuangliu": 352_042,
+    "shufflenetv2_1_0_kuangliu": 1_263_854,
+    "shufflenetv2_1_5_kuangliu": 2_488_874,
+    "shufflenetv2_2_0_kuangliu": 5_338_026,
+    "efficientnet_b0_kuangliu": 3_599_686,
+    "dla_kuangliu": 16_291_386,
+    "googlenet_kuangliu": 6_166_250,
+    "googlenet_huyvnphan": 5_490_986,
+    "inception_v3_huyvnphan": 21_638_954,
+}
+
+
+@pytest.mark.parametrize(("name", "count"), UPSTREAM_PARAMETERS.items())
+def test_parameter_count_is_the_upstream_modules(name: str, count: int) -> None:
+    assert signature(get_architecture(name), 10).num_parameters == count
+
+
+def test_every_layout_is_detected_as_exactly_one_architecture_from_its_keys() -> None:
+    """The repository's file layout, on the meta device: the detection pass ``load_model`` runs, for every entry."""
+    found = {}
+    for entry in repository_entries():
+        with torch.device("meta"):
+            weights = entry.build(10).state_dict()
+        if REPOSITORIES[entry.family][1] == "net":
+            content = {"net": {f"module.{k}": v for k, v in weights.items()}, "acc": 93.02, "epoch": 187}
+        else:
+            content = weights
+        found[entry.name] = [m.name for m in detect_architecture(find_state_dict(content, "ckpt.pth").layouts)]
+    assert found == {name: [name] for name in found}
+
+
+def test_kuangliu_and_repdistiller_shufflenet_v2_differ_only_in_the_stem_kernel() -> None:
+    kuangliu = signature(get_architecture("shufflenetv2_1_0_kuangliu"), 10).shapes
+    repdistiller = signature(get_architecture("shufflenet_v2"), 10).shapes
+    assert kuangliu.keys() == repdistiller.keys()
+    assert {k for k in kuangliu if kuangliu[k] != repdistiller[k]} == {"conv1.weight"}
+    assert (kuangliu["conv1.weight"], repdistiller["conv1.weight"]) == ((24, 3, 3, 3), (24, 3, 1, 1))
 
 
 @pytest.mark.parametrize("name", _layouts())

@@ -57,7 +57,7 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def generate(out: Path, split: Path, sets: str, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["generate-sets", "--source", f"npz:{split}", "--out", str(out), "--sets", sets, "--no-progress"]
+    args = ["generate-sets", "--source", f"npz:{split}", "--sets-dir", str(out), "--sets", sets, "--no-progress"]
     code, _, err = run_cli([*args, "--workers", "1"], capsys)
     assert code == 0, err
 
@@ -74,7 +74,7 @@ def test_score_names_the_family_members_missing_from_the_store(
         err,
         f"sets {', '.join(CIFAR10G)} not in {store}",
         "it holds clean, scramble",
-        f"generate-sets --sets {','.join(CIFAR10G)} --source npz:{split} --out {store}",
+        f"generate-sets --sets {','.join(CIFAR10G)} --source npz:{split} --sets-dir {store}",
     )
     code, _, err = run_cli([*base, "--sets", "corruptions"], capsys)
     assert_one_line_error(code, err, "corruption-brightness", "corruption-zoom-blur", "not in")

@@ -31,7 +31,8 @@ needs_shared = pytest.mark.skipif(
 
 def generate(out: Path, source: str, *extra: str) -> None:
     assert (
-        main(["generate-sets", "--source", source, "--out", str(out), "--workers", "1", "--no-progress", *extra]) == 0
+        main(["generate-sets", "--source", source, "--sets-dir", str(out), "--workers", "1", "--no-progress", *extra])
+        == 0
     )
 
 

@@ -34,7 +34,7 @@ def store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     np.savez(root / "split.npz", x=images, y=labels)
     sets = root / "sets"
     args = ["generate-sets", "--sets", "scramble,patch-noise", "--source", f"npz:{root / 'split.npz'}"]
-    assert main([*args, "--out", str(sets), "--workers", "1", "--no-progress"]) == 0
+    assert main([*args, "--sets-dir", str(sets), "--workers", "1", "--no-progress"]) == 0
     store = SetStore(sets)
     write_levels_variant(store, "scramble", (1, 2))
     write_levels_variant(store, "patch-noise", (0.0, 0.4))

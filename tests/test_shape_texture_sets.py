@@ -252,7 +252,7 @@ def test_cli_generates_the_family_and_lists_the_linked_backends(
     tmp_path: Path, synthetic_npz: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "sets"
-    args = ["generate-sets", "--sets", "cue-conflict", "--source", f"npz:{synthetic_npz}", "--out", str(out)]
+    args = ["generate-sets", "--sets", "cue-conflict", "--source", f"npz:{synthetic_npz}", "--sets-dir", str(out)]
     code, stdout, _ = run_cli([*args, "--workers", "1", "--no-progress"], capsys)
     assert code == 0
     assert SetStore(out).names() == ["clean", "cue-conflict", "segmentation", "texture"]
@@ -284,7 +284,7 @@ def test_bad_backends_are_one_line_and_write_nothing(
 ) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
     out = tmp_path / "sets"
-    args = ["generate-sets", "--sets", "shape,texture", "--source", f"npz:{synthetic_npz}", "--out", str(out)]
+    args = ["generate-sets", "--sets", "shape,texture", "--source", f"npz:{synthetic_npz}", "--sets-dir", str(out)]
     code, _, err = run_cli([*args, "--backend", backend], capsys)
     assert code == 2
     lines = [line for line in err.splitlines() if line.strip()]

@@ -55,7 +55,12 @@ def teacher_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("name", recipe_names())
+# The study's recipes (several seconds each on a CPU) run with the slow tests; their methods have quick tests of
+# their own in test_training_methods.py.
+RECIPE_PARAMS = [pytest.param(n, marks=pytest.mark.slow) if n.startswith("study-") else n for n in recipe_names()]
+
+
+@pytest.mark.parametrize("name", RECIPE_PARAMS)
 def test_every_recipe_learns_and_exports_what_the_loader_reads(name: str, teacher_dir: Path, tmp_path: Path) -> None:
     recipe = tiny(get_recipe(name))
     teacher = teachers_for(recipe, teacher_dir)
@@ -169,7 +174,7 @@ def test_cli_trains_and_exports_a_recipe(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_cli_lists_the_recipes_and_rejects_unknown_ones(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(["train", "--list"], capsys)
+    code, out, _ = run_cli(["list-recipes"], capsys)
     assert code == 0
     assert all(name in out for name in recipe_names())
     code, _, err = run_cli(["train", "ref-resnet20-basline", "--data", "npz:x.npz"], capsys)

@@ -119,7 +119,7 @@ def test_every_mutant_is_caught_on_a_small_real_store(
     root = tmp_path_factory.mktemp("real")
     sets = root / "sets"
     args = ["generate-sets", "--source", f"npz:{SHARED_TEST_NPZ}", "--limit", str(MUTANT_STORE_IMAGES)]
-    assert run_cli([*args, "--out", str(sets), "--workers", "2", "--no-progress"], capsys)[0] == 0
+    assert run_cli([*args, "--sets-dir", str(sets), "--workers", "2", "--no-progress"], capsys)[0] == 0
     validate = ["validate", "--sets-dir", str(sets), "--results", str(root / "r"), "--no-progress", "--json"]
     code, out, err = run_cli([*validate, "--mutants"], capsys)
     assert code in (0, 1), err

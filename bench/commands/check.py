@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from argparse import SUPPRESS
 from pathlib import Path
 
+from libkd_bench.commands import deprecated
 from libkd_bench.records.run_record import DEFAULT_RESULTS
 
 NAME = "check"
@@ -30,7 +32,10 @@ HELP = "fail (exit 1) when tracked bias metrics regress significantly against a 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--baseline", type=Path, required=True, metavar="BASE.csv", help="committed baseline CSV")
+    parser.add_argument("--baseline-csv", type=Path, metavar="BASE.csv", help="committed baseline CSV (required)")
+    parser.add_argument(
+        "--baseline", dest="baseline_csv", type=Path, action=deprecated("--baseline", "--baseline-csv"), help=SUPPRESS
+    )
     current = parser.add_mutually_exclusive_group()
     current.add_argument("--current", type=Path, metavar="CUR.csv", help="current long CSV (a leaderboard.csv)")
     current.add_argument(
@@ -59,25 +64,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from libkd_bench.core.atomic_io import write_text_atomic
+    from libkd_bench.core.errors import BenchError
     from libkd_bench.reports.leaderboard import format_long_csv, read_long_csv, written_long_frame
     from libkd_bench.reports.regression import CheckConfig, compare, format_report, parse_metrics
 
+    if args.baseline_csv is None:
+        raise BenchError("the following arguments are required: --baseline-csv (see 'libkd-bench check --help')")
     config = CheckConfig(args.tolerance, parse_metrics(args.metrics), args.two_sided, args.strict)
     if args.current is not None:
         current = read_long_csv(args.current, "current CSV")
     else:
-        from libkd_bench.commands.leaderboard import load_records
+        from libkd_bench.commands import load_records
 
         # As the CSV stores it, so --results and --current on the leaderboard.csv of the same records agree.
         current = written_long_frame(load_records(args.results or DEFAULT_RESULTS))
     if args.update_baseline:
-        write_text_atomic(args.baseline, format_long_csv(current))
+        write_text_atomic(args.baseline_csv, format_long_csv(current))
         models = current[["model", "source"]].drop_duplicates()
-        print(f"baseline {args.baseline} updated: {len(current)} rows, {len(models)} model run(s)")
+        print(f"baseline {args.baseline_csv} updated: {len(current)} rows, {len(models)} model run(s)")
         return 0
-    report = compare(read_long_csv(args.baseline, "baseline CSV"), current, config)
+    report = compare(read_long_csv(args.baseline_csv, "baseline CSV"), current, config)
     print(format_report(report), end="")
     if not report.passed:
-        print(f"libkd-bench: check failed against {args.baseline}", file=sys.stderr)
+        print(f"libkd-bench: check failed against {args.baseline_csv}", file=sys.stderr)
         return 1
     return 0

@@ -5,19 +5,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+from argparse import SUPPRESS
 from pathlib import Path
 
-from libkd_bench.commands import seed
+from libkd_bench.commands import deprecated, seed
 from libkd_bench.core.errors import BenchError
 from libkd_bench.core.executor import add_executor_arguments
+from libkd_bench.core.locations import SETS_ENV, default_sets_dir
 
 NAME = "generate-sets"
 HELP = "generate the derived test sets"
-SETS_ENV = "LIBKD_BENCH_SETS"
-
-
-def default_sets_dir() -> Path:
-    return Path(os.environ.get(SETS_ENV, "sets"))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="CIFAR-10 cache directory (default: $LIBKD_BENCH_DATA or ~/.cache/libkd-bench/data)",
     )
-    parser.add_argument("--out", type=Path, default=None, help=f"set store directory (default: ${SETS_ENV} or ./sets)")
+    parser.add_argument("--sets-dir", type=Path, help=f"set store directory (default: ${SETS_ENV} or ./sets)")
+    parser.add_argument("--out", dest="sets_dir", type=Path, action=deprecated("--out", "--sets-dir"), help=SUPPRESS)
     parser.add_argument("--seed", type=seed, default=0, help="root seed of every set (default 0)")
     parser.add_argument("--limit", type=int, help="keep a class-balanced subset of N images")
     parser.add_argument(
@@ -98,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     parameters = parse_parameters(args.param)
     plans = plan_sets(names, args.seed, parameters, backends)
     executor = cluster_executor(args.executor, args.workers, args.ray_address, args.ray_data)  # connects on entry
-    out = Path(args.out or default_sets_dir())
+    out = Path(args.sets_dir or default_sets_dir())
     with removed_if_left_empty(out):
         ensure_writable_dir(out)
         split = load_source(args.source, args.data_root, args.limit)

@@ -19,8 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from libkd_bench.core.errors import BenchError
-from libkd_bench.records.run_record import DEFAULT_RESULTS, RUNS_DIR, RunRecord, read_records
+from libkd_bench.commands import load_records
+from libkd_bench.records.run_record import DEFAULT_RESULTS
 
 NAME = "leaderboard"
 HELP = "write the leaderboard (long CSV, wide Markdown, plots, static HTML site) from the run records"
@@ -32,23 +32,6 @@ PLOT_PREFIXES = ("bias-profile_", "shape-bias-vs-accuracy_", "accuracy-vs-severi
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results directory (default ./results)")
     parser.add_argument("--out", type=Path, help="output directory (default RESULTS/leaderboard)")
-
-
-def load_records(results: Path) -> list[RunRecord]:
-    """Every readable run record under ``results``; skipped files are named on stderr, one line each.
-
-    Raises:
-        BenchError: no readable record at all.
-    """
-    records, skipped = read_records(results)
-    for entry in skipped:
-        print(f"libkd-bench: skipping {entry.path}: {' '.join(entry.reason.split())}", file=sys.stderr)
-    if not records:
-        raise BenchError(
-            f"no readable run records under {results / RUNS_DIR}; score a checkpoint first "
-            "(libkd-bench score CKPT --results DIR) or point --results at the right directory"
-        )
-    return records
 
 
 def run(args: argparse.Namespace) -> int:

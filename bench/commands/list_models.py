@@ -1,6 +1,8 @@
 """List the registered architectures (name, family, parameters, default preprocessing, source) and the zoo.
 
-``PATTERN`` is a shell-style pattern (``'resnet*_a'``); ``'timm:PATTERN'`` lists matching timm models instead.
+``PATTERN`` is a part of the name (``resnet20`` lists every name containing it) or a shell-style pattern
+(``'resnet*_a'``); zoo checkpoints are filtered the same way. ``'timm:PATTERN'`` lists matching timm models
+instead. The training recipes are listed by ``libkd-bench list-recipes``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ HELP = "list the registered architectures and zoo checkpoints"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("pattern", nargs="?", default="*", metavar="PATTERN", help="shell-style name pattern")
+    parser.add_argument(
+        "pattern", nargs="?", default="*", metavar="PATTERN", help="part of the name, or a shell-style pattern"
+    )
+
+
+def name_pattern(text: str) -> str:
+    """A shell-style pattern as it is; anything else matches the names that contain it."""
+    return text if any(character in text for character in "*?[") else f"*{text}*"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +40,10 @@ def run(args: argparse.Namespace) -> int:
             raise BenchError(f"no timm model matches {args.pattern!r}")
         print("\n".join(f"timm:{name}" for name in names))
         return 0
-    names = list_architectures(args.pattern)
+    import fnmatch
+
+    pattern = name_pattern(args.pattern)
+    names = list_architectures(pattern)
     if not names:
         raise BenchError(f"no architecture matches {args.pattern!r}; 'libkd-bench list-models' lists them all")
     rows = []
@@ -43,8 +55,13 @@ def run(args: argparse.Namespace) -> int:
         rows.append((name, entry.family, f"{millions:.2f}M", preset, str(defaults.input_size), entry.description))
     print_columns(("architecture", "family", "params", "preset", "input", "description"), rows)
     print("timm:NAME   any timm model, resized to its input size ('libkd-bench list-models timm:PATTERN' lists them)")
-    if args.pattern == "*":
+    zoo = [
+        e
+        for e in ZOO.values()
+        if fnmatch.fnmatchcase(e.name, pattern) or fnmatch.fnmatchcase(e.spec.arch or "", pattern)
+    ]
+    if zoo:
         print()
-        zoo_rows = [(f"zoo:{e.name}", e.spec.arch or "-", e.description) for e in ZOO.values()]
+        zoo_rows = [(f"zoo:{e.name}", e.spec.arch or "-", e.description) for e in zoo]
         print_columns(("zoo checkpoint", "architecture", "description"), zoo_rows)
     return 0

@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from argparse import SUPPRESS
 from pathlib import Path
+
+from libkd_bench.commands import deprecated, print_recipes
 
 NAME = "train"
 HELP = "train a recipe's model (baseline or distilled student) and export safetensors + sidecar"
@@ -21,8 +24,8 @@ DEFAULT_OUT = Path("trained")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("recipe", nargs="?", metavar="RECIPE", help="recipe name ('--list' shows them)")
-    parser.add_argument("--list", action="store_true", help="list the recipes and exit")
+    parser.add_argument("recipe", nargs="?", metavar="RECIPE", help="recipe name (libkd-bench list-recipes shows them)")
+    parser.add_argument("--list", action=deprecated("train --list", "list-recipes"), nargs=0, help=SUPPRESS)
     parser.add_argument(
         "--data", help=f"train split: a train-jpeg.npz (jpeg, offsets, y) or npz:PATH with x, y (default: ${DATA_ENV})"
     )
@@ -42,19 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def _list_recipes() -> int:
-    from libkd_bench.commands import print_columns
-    from libkd_bench.models.training.recipe import get_recipe, recipe_names
-
-    rows = []
-    for name in recipe_names():
-        recipe = get_recipe(name)
-        teachers = "+".join(t.split(":", 1)[1] for t in recipe.teachers) or "-"
-        rows.append((name, recipe.arch, recipe.method.value, teachers, str(recipe.train.epochs), recipe.description))
-    print_columns(("recipe", "architecture", "method", "teachers", "epochs", "description"), rows)
-    return 0
-
-
 def _test_reference(args: argparse.Namespace, data: str) -> str:
     from libkd_bench.core.errors import BenchError
 
@@ -68,11 +58,12 @@ def _test_reference(args: argparse.Namespace, data: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     if args.list:
-        return _list_recipes()
+        print_recipes()
+        return 0
     from libkd_bench.core.errors import BenchError
 
     if args.recipe is None:
-        raise BenchError("name a recipe to train ('libkd-bench train --list' shows them)")
+        raise BenchError("name a recipe to train ('libkd-bench list-recipes' shows them)")
     data = args.data or os.environ.get(DATA_ENV)
     if not data:
         raise BenchError(f"no training data: give --data PATH (a train-jpeg.npz or npz:PATH) or set {DATA_ENV}")

@@ -48,8 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from libkd_bench.commands.generate_sets import default_sets_dir
     from libkd_bench.core.atomic_io import ensure_writable_dir
+    from libkd_bench.core.locations import default_sets_dir
     from libkd_bench.core.torch_runtime import resolve_device
     from libkd_bench.datasets_gen.mutants import select_mutants
     from libkd_bench.datasets_gen.store import SetStore

@@ -169,7 +169,7 @@ class LocalExecutor:
                 future.cancel()
 
 
-def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+def add_executor_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """Add ``--executor`` and ``--ray-address`` (nothing is imported: ``--help`` stays instant)."""
     parser.add_argument(
         "--executor",
@@ -223,6 +223,20 @@ def open_executor(
     from libkd_bench.core.ray_executor import RayExecutor
 
     return RayExecutor(address=address, num_cpus=workers, data=DataMode(data or DataMode.AUTO))
+
+
+@dataclass(frozen=True)
+class ExecutorChoice:
+    """Where a command's work runs, as ``--executor``, ``--workers``, ``--ray-address`` and ``--ray-data`` say
+    (see :func:`open_executor`)."""
+
+    kind: ExecutorKind | str = ExecutorKind.LOCAL
+    workers: int | None = None
+    address: str | None = None
+    data: DataMode | str | None = None
+
+    def open(self) -> Executor:
+        return open_executor(self.kind, self.workers, self.address, self.data)
 
 
 def cluster_executor(

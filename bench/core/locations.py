@@ -3,13 +3,22 @@
 A record, manifest or leaderboard made on one machine is read on others (committed results, CI artifacts), so
 it stores a location the way the user gave it, normalised (``a/../b`` is ``b``, the home folder is ``~``) and
 never made absolute; what identifies the input is its hash.
+
+Also the default location of the set store, which every command that reads or writes one shares.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 HOME = "~"
+SETS_ENV = "LIBKD_BENCH_SETS"
+
+
+def default_sets_dir() -> Path:
+    """The set store when none is named: ``$LIBKD_BENCH_SETS``, else ``./sets``."""
+    return Path(os.environ.get(SETS_ENV, "sets"))
 
 
 def as_given(path: str | os.PathLike[str]) -> str:

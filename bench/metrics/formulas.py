@@ -9,7 +9,7 @@ resamples at once; they return NaN where undefined and the callers filter.
 References: the bias ratio is accuracy(set) / accuracy(clean) as in the reference study's tables; shape bias
 follows Geirhos et al. (2019), "ImageNet-trained CNNs are biased towards texture"; error consistency is
 Cohen's kappa over per-image correctness (Geirhos et al. 2020, "Beyond accuracy"); bias transfer is defined in
-DESIGN.md.
+docs/DESIGN.md, "Metrics".
 """
 
 from __future__ import annotations

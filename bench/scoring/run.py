@@ -1,38 +1,40 @@
-"""Score one loaded model on a call's sets and build its run record; rebuild a record's metrics from its cache.
+"""Score one loaded model on a call's sets and build its run record from the logits cache.
 
-The steps of ``score`` for one checkpoint: logits of every set and severity (from the cache, or a forward pass
-that is then cached), adversarial logits on the fixed subset, efficiency figures, metric rows (own metrics,
-then comparisons with teacher and baseline runs), the record. Nothing is written to ``runs/`` here: the
-command writes the record once everything succeeded, so an interrupted run leaves no record behind.
+The steps of ``score`` for one model: the passes the cache lacks (planned and run by
+:mod:`libkd_bench.scoring.passes`, here or already on an executor), then everything read from the cache: logits
+of every set and severity, adversarial logits on the attacked subset; efficiency figures, metric rows (own
+metrics, then comparisons with teacher and baseline runs), the record. Nothing is written to ``runs/`` here:
+the session writes the record once everything succeeded, so an interrupted run leaves no record behind.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from libkd_bench.core.progress import progress_bar
+from libkd_bench.core.errors import BenchError
+from libkd_bench.core.executor import LocalExecutor
 from libkd_bench.core.provenance import library_versions
 from libkd_bench.datasets_gen.store import StoredSet
 from libkd_bench.metrics.bootstrap import BootstrapConfig
 from libkd_bench.metrics.outcomes import SetOutcome
 from libkd_bench.records.run_record import RunRecord
-from libkd_bench.scoring.adversarial import attack_logits
-from libkd_bench.scoring.adversarial_settings import AdversarialConfig, adversarial_subset
+from libkd_bench.scoring.adversarial_settings import AdversarialConfig
 from libkd_bench.scoring.attention import AttentionConfig, score_attention
 from libkd_bench.scoring.efficiency import efficiency_figures
 from libkd_bench.scoring.forward import EngineConfig, ForwardEngine
 from libkd_bench.scoring.logits_cache import LABEL_ARRAYS, LogitsCache, read_unless_damaged
+from libkd_bench.scoring.passes import attack_entries, attacked_subset, forward_passes, in_process
 from libkd_bench.scoring.reference_runs import KdContext
 from libkd_bench.scoring.rescore import metric_rows, utc_now
 from libkd_bench.scoring.sets import ScoringSets
 from libkd_bench.scoring.stored_outcomes import (
-    adversarial_entry,
     adversarial_key,
     adversarial_outcome,
     cached_set_logits,
@@ -83,18 +85,18 @@ def score_model(
         results: results directory; the logits cache goes under ``results/cache``.
         options: how to score.
         kd: teacher and baseline runs to compare with, and the KD method.
-        computed_elsewhere: given when this call already ran every pass it needed on an executor and cached the
-            logits: the sets whose pass ran there (recorded as forward passes, like the ones run here). The
-            logits are then read from the cache even with ``recompute``, which still applies to attention maps.
+        computed_elsewhere: given when this call already ran the passes the cache lacked (on any executor, see
+            :func:`libkd_bench.scoring.passes.forward_passes`): the sets whose pass ran. None: they run here, in
+            this process. The logits are then read from the cache; ``recompute`` still applies to attention maps.
     """
+    if computed_elsewhere is None:
+        [computed_elsewhere] = forward_passes(LocalExecutor(), [in_process(model_name, loaded)], sets, results, options)
     spec = loaded.spec.to_json()
     cache = LogitsCache.for_model(results, loaded.checkpoint.sha256, spec)
     engine = ForwardEngine(loaded.module, options.engine)
-    logits_options = options if computed_elsewhere is None else replace(options, recompute=False)
-    outcomes, set_entries, computed = _stored_outcomes(engine, cache, sets, logits_options, model_name)
-    computed = sorted({*computed, *(computed_elsewhere or ())})
-    num_classes = int(loaded.spec.num_classes)
-    adv_outcomes, adv_entries = _adversarial_outcomes(engine, cache, sets, logits_options, num_classes)
+    outcomes, set_entries = _stored_outcomes(cache, sets)
+    computed = sorted(computed_elsewhere)
+    adv_outcomes, adv_entries = _adversarial_outcomes(cache, sets, options)
     outcomes.update(adv_outcomes)
     input_size = (3, *sets.clean.images.shape[2:4])
     efficiency = efficiency_figures(engine, input_size, torch.Generator().manual_seed(0))
@@ -133,55 +135,40 @@ def score_model(
     )
 
 
-def _stored_outcomes(
-    engine: ForwardEngine, cache: LogitsCache, sets: ScoringSets, options: ScoreOptions, model_name: str
-) -> tuple[dict[str, SetOutcome], dict[str, dict[str, Any]], list[str]]:
-    outcomes, entries, computed = {}, {}, []
-    with progress_bar(sets.total_images, model_name, enabled=options.progress) as bar:
-        for name, stored in sets.sets.items():
-            entry = entries[name] = stored_set_entry(stored)
-            logits, fresh = cached_set_logits(
-                cache, stored, lambda stored=stored: engine.set_logits(stored.images, bar.update), options.recompute
-            )
-            if fresh:
-                computed.append(name)
-            else:
-                bar.update(stored.images.shape[0] * stored.images.shape[1])
-            outcomes[name] = stored_outcome(name, entry, logits, _label_arrays(stored))
-    return outcomes, entries, computed
+def _stored_outcomes(cache: LogitsCache, sets: ScoringSets) -> tuple[dict[str, SetOutcome], dict[str, dict[str, Any]]]:
+    outcomes, entries = {}, {}
+    for name, stored in sets.sets.items():
+        entry = entries[name] = stored_set_entry(stored)
+        logits, _ = cached_set_logits(cache, stored, functools.partial(_not_cached, f"set {name}", cache))
+        outcomes[name] = stored_outcome(name, entry, logits, _label_arrays(stored))
+    return outcomes, entries
 
 
 def _adversarial_outcomes(
-    engine: ForwardEngine, cache: LogitsCache, sets: ScoringSets, options: ScoreOptions, num_classes: int
+    cache: LogitsCache, sets: ScoringSets, options: ScoreOptions
 ) -> tuple[dict[str, SetOutcome], dict[str, dict[str, Any]]]:
-    config = options.adversarial
-    if not config.attacks:
-        return {}, {}
-    clean = sets.clean
-    indices = adversarial_subset(clean.labels, config.n, config.seed)
-    images, labels = np.asarray(clean.images[0][indices]), np.asarray(clean.labels[indices])
+    subset = attacked_subset(sets, options.adversarial)
     outcomes, entries = {}, {}
-    for attack in config.attacks:
-        entry = adversarial_entry(
-            config.settings(attack), config.eps, clean.sha256("images"), indices, options.engine.batch
-        )
+    for attack, entry in attack_entries(sets, options, subset).items():
         levels, files = [], []
-        with progress_bar(len(indices) * len(config.eps), attack.set_name, enabled=options.progress) as bar:
-            for eps in config.eps:
-                key = adversarial_key(entry, eps)
-                load = cache.load_adversarial
-                level = None if options.recompute else read_unless_damaged(load, attack.value, key, indices)
-                if level is None:
-                    logits = attack_logits(engine, images, labels, attack, eps, config, num_classes, bar.update)
-                    cache.save_adversarial(attack.value, key, logits, indices, labels)
-                    level = {"logits": logits, "indices": indices, "labels": labels}
-                else:
-                    bar.update(len(indices))
-                levels.append(level)
-                files.append(cache.adversarial_path(attack.value, key).name)
+        for eps in options.adversarial.eps:
+            key = adversarial_key(entry, eps)
+            level = read_unless_damaged(cache.load_adversarial, attack.value, key, subset.indices)
+            if level is None:
+                _not_cached(f"attack {attack.value} at eps {eps:g}", cache)
+            levels.append(level)
+            files.append(cache.adversarial_path(attack.value, key).name)
         entries[attack.set_name] = {**entry, "cache": files}
         outcomes[attack.set_name] = adversarial_outcome(attack.set_name, entry, levels)
     return outcomes, entries
+
+
+def _not_cached(what: str, cache: LogitsCache) -> np.ndarray:
+    """Logits the passes of this call should have cached and did not: the cache changed under the run."""
+    raise BenchError(
+        f"the logits of {what} are missing from {cache.directory} right after their pass (is another process "
+        "deleting the cache?); run the command again"
+    )
 
 
 def _label_arrays(stored: StoredSet) -> dict[str, np.ndarray]:

@@ -76,23 +76,25 @@ def load_scoring_sets(root: Path, names: Sequence[str] | None = None) -> Scoring
     """Load ``clean`` and the named sets (default: all) from the store at ``root``; one-line errors otherwise."""
     root = Path(root)
     if not root.is_dir():
-        raise BenchError(f"sets directory {root} does not exist; create it with libkd-bench generate-sets --out {root}")
+        raise BenchError(
+            f"sets directory {root} does not exist; create it with libkd-bench generate-sets --sets-dir {root}"
+        )
     store = SetStore(root)
     available = store.names()
     if CLEAN not in available:
-        raise BenchError(f"sets directory {root} holds no clean set; run libkd-bench generate-sets --out {root}")
+        raise BenchError(f"sets directory {root} holds no clean set; run libkd-bench generate-sets --sets-dir {root}")
     for name in store.damaged():
         if not names or name in names:
             raise BenchError(
                 f"set {name} in {root} has arrays but no {MANIFEST} (deleted or copied in part); rebuild it with "
-                f"libkd-bench generate-sets --sets {name} --out {root} --force"
+                f"libkd-bench generate-sets --sets {name} --sets-dir {root} --force"
             )
     missing = [name for name in names or () if name not in available]
     if missing:
         raise BenchError(
             f"set{'s' if len(missing) > 1 else ''} {', '.join(missing)} not in {root} (it holds "
             f"{', '.join(available)}); build {'them' if len(missing) > 1 else 'it'} with libkd-bench generate-sets "
-            f"--sets {','.join(missing)}{_source_arguments(store)} --out {root}"
+            f"--sets {','.join(missing)}{_source_arguments(store)} --sets-dir {root}"
         )
     chosen = [CLEAN, *(n for n in (names or available) if n != CLEAN)]
     sets = {name: store.load(name, verify=True) for name in chosen}
@@ -102,7 +104,7 @@ def load_scoring_sets(root: Path, names: Sequence[str] | None = None) -> Scoring
         if source != clean_source:
             raise BenchError(
                 f"set {name} in {root} was generated from source {source} but clean from {clean_source}; "
-                f"regenerate it with libkd-bench generate-sets --sets {name} --out {root} --force"
+                f"regenerate it with libkd-bench generate-sets --sets {name} --sets-dir {root} --force"
             )
         n_clean = sets[CLEAN].labels.shape[0]
         if "source_index" in stored.arrays:
@@ -110,7 +112,7 @@ def load_scoring_sets(root: Path, names: Sequence[str] | None = None) -> Scoring
             if index.shape != stored.labels.shape or (index.size and (index.min() < 0 or index.max() >= n_clean)):
                 raise BenchError(
                     f"set {name} in {root} indexes images outside its clean split; regenerate it with "
-                    f"libkd-bench generate-sets --sets {name} --out {root} --force"
+                    f"libkd-bench generate-sets --sets {name} --sets-dir {root} --force"
                 )
         elif stored.labels.shape[0] != n_clean and not stored.external:
             raise BenchError(

@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from libkd_bench.models.loading import LoadedModel
     from libkd_bench.scoring.forward import EngineConfig
 
-NUM_CLASSES = 10
-
 
 @dataclass(frozen=True)
 class Evidence:

@@ -1,6 +1,6 @@
 """Known answers: what models whose bias is fixed by construction must read on a valid set store.
 
-A derived set is valid only when models whose bias is known read as expected on it (DESIGN.md, "Validity"). The
+A derived set is valid only when models whose bias is known read as expected on it (docs/DESIGN.md, "Validity"). The
 controls (:mod:`libkd_bench.models.architectures.controls`: a colour histogram, a bag of local features, a
 shape-only net) and the zoo's CIFAR ResNets are run on the store, and each check is decided on its 95 % interval:
 a bound holds only when the whole interval is on its side. "Reads no class" is a permutation test of dependence
@@ -17,8 +17,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from libkd_bench.datasets_gen.classes import NUM_CLASSES
 from libkd_bench.validation import statistics as st
-from libkd_bench.validation.evidence import NUM_CLASSES, Evidence
+from libkd_bench.validation.evidence import Evidence
 from libkd_bench.validation.judging import Check, Outcome
 
 COLOUR, BAGNET, SHAPE = "control-colour", "control-bagnet", "control-shape"

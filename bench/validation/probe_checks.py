@@ -18,9 +18,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from libkd_bench.datasets_gen.classes import NUM_CLASSES
 from libkd_bench.validation import probes
 from libkd_bench.validation import statistics as st
-from libkd_bench.validation.evidence import NUM_CLASSES, Evidence
+from libkd_bench.validation.evidence import Evidence
 from libkd_bench.validation.judging import Check, Outcome
 from libkd_bench.validation.known_answers import SHAPE
 

@@ -59,7 +59,7 @@ def require_sets(store: SetStore, checks: Sequence[Check]) -> None:
     if missing:
         raise BenchError(
             f"sets {', '.join(missing)} missing from {store.root}; validate needs every default set: "
-            f"run libkd-bench generate-sets --out {store.root}"
+            f"run libkd-bench generate-sets --sets-dir {store.root}"
         )
 
 

@@ -16,7 +16,8 @@ weights are plain state dicts; it normalises with mean (0.4914, 0.4822, 0.4465) 
 
 Its ``mobilenet_v2`` has the keys and shapes of chenyaofo/pytorch-cifar-models' ``mobilenetv2_x1_0`` and loads
 as that architecture (:mod:`libkd_bench.models.architectures.chenyaofo`); name ``--preprocess
-cifar10-huyvnphan`` for it.
+cifar10-huyvnphan`` for it. Its ``googlenet`` and ``inception_v3`` are in
+:mod:`libkd_bench.models.architectures.huyvnphan_inception`.
 """
 
 from __future__ import annotations

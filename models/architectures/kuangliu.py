@@ -19,6 +19,11 @@ Its ``main.py`` saves ``{"net": state_dict, "acc": ..., "epoch": ...}`` from a `
   bottlenecks, transitions ``trans1``..``trans3`` halving channels, final ``bn``, head ``linear``.
 - ``simpledla_kuangliu`` (``dla_simple.py``): ``base``, ``layer1``, ``layer2`` conv stages, then trees
   ``layer3``..``layer6`` of basic blocks joined by ``root`` 1x1 convs, head ``linear``.
+
+The repository's other networks live beside this module: ResNeXt29, DPN, SENet18 and RegNet in
+:mod:`~libkd_bench.models.architectures.kuangliu_resnet_variants`, ShuffleNetV2 and EfficientNet-B0 in
+:mod:`~libkd_bench.models.architectures.kuangliu_mobile`, DLA and GoogLeNet in
+:mod:`~libkd_bench.models.architectures.kuangliu_multibranch`.
 """
 
 from __future__ import annotations

@@ -4,4 +4,4 @@ To add a recipe, add a ``register_recipe(Recipe(...))`` entry to one of these mo
 imported below); ``tests/test_training.py`` trains every registered recipe for a few steps.
 """
 
-from libkd_bench.models.recipes import controls, reference  # noqa: F401  (imported to register)
+from libkd_bench.models.recipes import controls, reference, study  # noqa: F401  (imported to register)

@@ -6,12 +6,17 @@ CUDA the forward passes run under bfloat16 autocast with channels-last memory. E
 the recipe's seed: initialisation from (seed), the order and augmentation of epoch e from (seed, e), fixed
 teacher views from (seed, view); so a run stopped after any epoch and resumed from ``WORKDIR/last.pt`` ends
 with the same weights as one that never stopped (bit for bit on the CPU).
+
+Teacher logits are precomputed for LIB-KD only (:mod:`~libkd_bench.models.training.teacher_bank`); every other
+method runs the teacher on the batch the student sees. Feature methods (FitNet, AT) read the stage outputs of
+both networks from that same forward pass through hooks (:mod:`~libkd_bench.models.training.features`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,20 +25,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from libkd_bench.core.errors import BenchError
 from libkd_bench.core.progress import progress_bar
 from libkd_bench.core.provenance import sha256_json
+from libkd_bench.datasets_gen.classes import NUM_CLASSES
 from libkd_bench.models.registry import create_architecture
 from libkd_bench.models.spec import ModelSpec, SpecOverrides
 from libkd_bench.models.training.augment import apply_params, draw_params
 from libkd_bench.models.training.data import ImageSplit
-from libkd_bench.models.training.methods import build_loss
+from libkd_bench.models.training.features import FeatureTap, stage_shapes
+from libkd_bench.models.training.methods import TrainingLoss, build_loss, loss_stages
 from libkd_bench.models.training.recipe import Method, Recipe
 from libkd_bench.models.training.schedule import build_optimizer, build_scheduler
 from libkd_bench.models.training.state import EpochLog, load_state, logs_from_json, logs_to_json, save_state
 from libkd_bench.models.training.teacher_bank import TeacherBank, build_bank
 from libkd_bench.models.training.teachers import TeacherEnsemble
 
-NUM_CLASSES = 10
 BANK_FOLDER = "teacher-logits"
 TEACHER_BATCH = 500
 
@@ -77,13 +84,44 @@ def fingerprint(recipe: Recipe, data: ImageSplit, teacher: TeacherEnsemble | Non
     return sha256_json({"recipe": recipe.to_json(), "data": data.sha256, "teachers": teachers})
 
 
-def _build(recipe: Recipe) -> tuple[nn.Module, nn.Module]:
-    """Network and loss module, initialised from the recipe's seed without touching the global generator."""
+def _feature_teacher(recipe: Recipe, teacher: TeacherEnsemble | None) -> nn.Module:
+    """The one teacher network whose stages a feature method reads."""
+    if teacher is None or len(teacher.teachers) != 1:
+        count = 0 if teacher is None else len(teacher.teachers)
+        raise BenchError(f"recipe {recipe.name}: method {recipe.method.value} needs exactly one teacher, got {count}")
+    return teacher.teachers[0]
+
+
+def _build(recipe: Recipe, teacher: TeacherEnsemble | None = None) -> tuple[nn.Module, TrainingLoss]:
+    """Network and loss module, initialised from the recipe's seed without touching the global generator.
+
+    A feature loss is sized by the stage shapes of the student and the teacher, measured on one probe image in
+    eval mode (so no batch-norm statistics move).
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.train.seed)
         network = create_architecture(recipe.arch, NUM_CLASSES, **recipe.arch_kwargs)
-        loss = build_loss(recipe.method, recipe.method_options, recipe.train.label_smoothing)
+        stages = loss_stages(recipe.method, recipe.method_options)
+        shapes = None
+        if stages:
+            teacher_network = _feature_teacher(recipe, teacher)
+            shapes = (
+                stage_shapes(network, stages, f"student {recipe.arch}", scale=0.0),
+                stage_shapes(teacher_network, stages, f"teacher {recipe.teachers[0]}", scale=0.5),
+            )
+        loss = build_loss(recipe.method, recipe.method_options, recipe.train.label_smoothing, shapes)
     return network, loss
+
+
+def _feature_taps(
+    recipe: Recipe, network: nn.Module, teacher: TeacherEnsemble | None, loss_fn: TrainingLoss, stack: ExitStack
+) -> tuple[FeatureTap, FeatureTap] | None:
+    """Hooks on the student's and the teacher's stages for a feature loss (removed when ``stack`` closes)."""
+    if not loss_fn.needs_features:
+        return None
+    student = stack.enter_context(FeatureTap(network, loss_fn.stages, f"student {recipe.arch}"))
+    teacher_network = _feature_teacher(recipe, teacher)
+    return student, stack.enter_context(FeatureTap(teacher_network, loss_fn.stages, f"teacher {recipe.teachers[0]}"))
 
 
 def _to_float(output: Any) -> Any:
@@ -116,11 +154,11 @@ def train(
         stop_after: finish at most this many epochs in this call (the run can be resumed later).
     """
     config = recipe.train
-    if (teacher is None) != (recipe.method is Method.NONE):
+    if (teacher is None) == recipe.method.needs_teacher:
         raise ValueError(f"recipe {recipe.name} (method {recipe.method.value}) and the given teacher disagree")
     cuda = device.type == "cuda"
     spec = recipe_spec(recipe)
-    network, loss_fn = _build(recipe)
+    network, loss_fn = _build(recipe, teacher)
     memory_format = torch.channels_last if cuda else torch.preserve_format
     network.to(device, memory_format=memory_format)
     loss_fn.to(device)
@@ -165,8 +203,11 @@ def train(
 
     first = len(logs)
     last = config.epochs if stop_after is None else min(config.epochs, first + stop_after)
+    hooks = ExitStack()
+    taps = _feature_taps(recipe, network, teacher, loss_fn, hooks)
     for epoch in range(first, last):
         start = time.perf_counter()
+        loss_fn.start_epoch(epoch)
         generator = torch.Generator().manual_seed(epoch_seed(config.seed, epoch))
         order = torch.randperm(count, generator=generator)[: steps * batch_size].to(device)
         if bank is not None:
@@ -192,7 +233,8 @@ def train(
                     else:
                         teacher_logits = None if teacher is None else teacher(x).float()
                     output = _to_float(network((x - mean) / std))
-                loss, logits = loss_fn(output, y, teacher_logits)
+                extra = {} if taps is None else {"features": (taps[0].take(), taps[1].take())}
+                loss, logits = loss_fn(output, y, teacher_logits, **extra)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -225,6 +267,7 @@ def train(
         )
         if on_epoch is not None:
             on_epoch(log)
+    hooks.close()
     network.eval()
     return TrainResult(
         network=network,

@@ -43,6 +43,16 @@ class Method(str, enum.Enum):
     DEIT_HARD = "deit-hard"  # DeiT: class head on the labels, distillation head on the teacher's argmax
     LIBKD = "libkd"  # deit-hard taught by a teacher ensemble whose logits are precomputed per fixed view
     KD_LAYER = "kd-layer"  # KD towards teacher logits passed through a learnable 1x1-BN-ReLU-1x1 adapter
+    DKD = "dkd"  # Zhao et al. 2022: target and non-target class KD weighted apart (alpha, beta), warmed up
+    FITNET = "fitnet"  # Romero et al. 2015: a middle stage regressed (1x1 conv - BN - ReLU) onto the teacher's
+    AT = "at"  # Zagoruyko & Komodakis 2017: the stages' normalised spatial attention maps matched
+    LABEL_SMOOTHING = "label-smoothing"  # control: cross-entropy on smoothed labels, no teacher
+    SELF_KD = "self-kd"  # control: Hinton KD from a trained copy of the student's own architecture
+
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether the method learns from teachers (every method but ``none`` and ``label-smoothing``)."""
+        return self not in (Method.NONE, Method.LABEL_SMOOTHING)
 
 
 @dataclass(frozen=True)
@@ -127,7 +137,7 @@ class Recipe:
         object.__setattr__(self, "arch_kwargs", types.MappingProxyType(dict(self.arch_kwargs)))
         object.__setattr__(self, "method_options", types.MappingProxyType(dict(self.method_options)))
         object.__setattr__(self, "teachers", tuple(self.teachers))
-        if (self.method is Method.NONE) != (not self.teachers):
+        if self.method.needs_teacher != bool(self.teachers):
             raise BenchError(f"recipe {self.name}: method {self.method.value} and teachers {self.teachers} disagree")
         for teacher in self.teachers:
             if not teacher.startswith((ZOO_TEACHER, RECIPE_TEACHER)):
@@ -159,8 +169,21 @@ def register_recipe(recipe: Recipe) -> Recipe:
     """Add ``recipe`` to the registry; a name registered twice is a programming error."""
     if recipe.name in _RECIPES:
         raise ValueError(f"recipe {recipe.name!r} is registered twice")
+    if recipe.method is Method.SELF_KD:
+        _check_self_teacher(recipe)
     _RECIPES[recipe.name] = recipe
     return recipe
+
+
+def _check_self_teacher(recipe: Recipe) -> None:
+    """Self-distillation's one teacher is a registered recipe of the student's architecture and options."""
+    names = [t[len(RECIPE_TEACHER) :] for t in recipe.teachers if t.startswith(RECIPE_TEACHER)]
+    teacher = _RECIPES.get(names[0]) if len(names) == len(recipe.teachers) == 1 else None
+    if teacher is None or (teacher.arch, dict(teacher.arch_kwargs)) != (recipe.arch, dict(recipe.arch_kwargs)):
+        raise ValueError(
+            f"recipe {recipe.name}: self-kd needs one recipe:NAME teacher, registered before it, "
+            f"of its own architecture {recipe.arch} {dict(recipe.arch_kwargs)}; got {recipe.teachers}"
+        )
 
 
 def _load_builtin_recipes() -> None:
