@@ -33,8 +33,10 @@ import torch
 from libkd_bench.core.errors import BenchError
 
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "student")
-PREFIXES = ("module.", "_orig_mod.", "model.", "student.", "teacher.")
+PREFIXES = ("module.", "_orig_mod.", "model.", "student.", "teacher.", "student_model.", "teacher_model.")
 KD_PARTS = ("student", "teacher")  # the networks of a distiller's checkpoint; the first is scored by default
+# the module names a part goes by: torchdistill keeps an auxiliary wrapper's student under ``student_model``
+PART_MODULES = {"student": ("student", "student_model"), "teacher": ("teacher", "teacher_model")}
 OPTIONAL_KEY_SUFFIXES = (".num_batches_tracked",)  # absent from checkpoints of PyTorch < 0.4.1
 _SKIP = object()  # marks metadata values that hold weights
 
@@ -112,17 +114,19 @@ def _select_part(
     ``weights`` unchanged with no part when it holds one network."""
     stripped = _layouts(weights)[-1]
     names = {key.split(".", 1)[0] for key in stripped[1]}
-    if not names & set(KD_PARTS) or len(names) == 1:
+    modules = {part_name: next((m for m in aliases if m in names), None) for part_name, aliases in PART_MODULES.items()}
+    if not any(modules.values()) or len(names) == 1:
         if part not in (None, KD_PARTS[0]):  # a lone network passes for the student
             raise BenchError(f"--part {part}: {what} holds one network, not a student and a teacher; drop --part")
         return weights, "", ()
     chosen = part or KD_PARTS[0]
-    if chosen not in names:
+    module = modules[chosen]
+    if module is None:
         held = ", ".join(sorted(names))
         raise BenchError(f"{what} holds no {chosen} network (its modules: {held}); choose another --part")
-    prefix = f"{stripped[0]}{chosen}."
+    prefix = f"{stripped[0]}{module}."
     kept = {key: value for key, value in weights.items() if key.startswith(prefix)}
-    return kept, chosen, tuple(sorted(names - {chosen}))
+    return kept, chosen, tuple(sorted(names - {module}))
 
 
 def find_state_dict(content: Any, what: str, part: str | None = None) -> StateDict:

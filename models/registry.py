@@ -194,6 +194,25 @@ def registered_entries() -> list[ArchitectureEntry]:
     return [_ENTRIES[name] for name in sorted(_ENTRIES)]
 
 
+def repository_registrar(family: str, source: str, preset: Preset) -> Callable[[str, str, str, str, Builder], None]:
+    """The registration function of one public repository's architectures: family, source (repository and commit)
+    and published preset fixed; each call names one architecture, its description, classifier module, Grad-CAM
+    layer and builder."""
+
+    def register(name: str, description: str, classifier: str, attention_layer: str, builder: Builder) -> None:
+        register_architecture(
+            name,
+            family=family,
+            source=source,
+            description=description,
+            classifier=(classifier,),
+            preset=preset,
+            attention_layer=attention_layer,
+        )(builder)
+
+    return register
+
+
 def create_architecture(name: str, num_classes: int = 10, **kwargs: Any) -> Any:
     """A randomly initialised network of architecture ``name`` with ``num_classes`` outputs."""
     return get_architecture(name).build(num_classes, **kwargs)

@@ -17,7 +17,7 @@ source "$ROOT/scripts/setup-env.sh"
 cd "$ROOT"
 
 WORK="${LIBKD_BENCH_WORK:-$ROOT/work}"
-SHARED="$ROOT/../shared"
+SHARED="../shared"  # relative: the script runs from the checkout, and records keep locations as given
 LIMIT_ARGS=()
 [ -n "${LIBKD_BENCH_LIMIT:-}" ] && LIMIT_ARGS=(--limit "$LIBKD_BENCH_LIMIT")
 

@@ -329,11 +329,6 @@ def test_run_options_are_kept_as_metadata(tmp_path: Path) -> None:
     assert torchdistill.metadata["config"]["models"]["student_model"]["name"] == "resnet20"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=BenchError,
-    reason="torchdistill's current save_ckpt keeps an auxiliary student wrapper's 'student_model.' prefix",
-)
 def test_torchdistill_auxiliary_wrapper_keeps_its_student_under_student_model(tmp_path: Path) -> None:
     """Since its FSDP support, torchdistill's example scripts save ``training_box.student_model``: for methods with an
     auxiliary student wrapper (``Connector4DAB`` here, on one GPU) that is the wrapper, so the student's keys start

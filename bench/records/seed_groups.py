@@ -28,11 +28,10 @@ import numpy as np
 
 from libkd_bench.metrics.bootstrap import percentile_interval
 from libkd_bench.metrics.outcomes import CLEAN, SetOutcome
-from libkd_bench.metrics.ratio_inference import normal_p_value
 from libkd_bench.records.comparison import comparable_sets
 from libkd_bench.records.run_record import MetricRow, RunRecord
-from libkd_bench.records.summary import WHOLE_SET, BootstrapPool, accuracy_summary, metric_row
-from libkd_bench.records.transfer import BEYOND_RECIPE, GAP, GAP_P, RECIPE_CONTROL_TRANSFER, TRANSFER, fieller_rows
+from libkd_bench.records.summary import WHOLE_SET, BootstrapPool, accuracy_summary
+from libkd_bench.records.transfer import TRANSFER, corrected_transfer_rows
 
 SEED_OF = "seed_of"
 SPREAD_SUFFIX = "_seed_sd"
@@ -112,26 +111,17 @@ def seed_group_transfer_rows(
         corrected = {key: _corrected(run, name, pool) for key, run in references.items()}
         seeds = [_corrected(run, name, pool) for run in outcomes_by_seed]
         points = np.array([point for point, _ in seeds])
-        (b, b_b), (t, t_b) = corrected["b"], corrected["t"]
+        b, t = corrected["b"][0], corrected["t"][0]
         if not np.isfinite([*points, b, t]).all() or t == b:
             continue
         per_seed = np.stack([samples for _, samples in seeds])
         drawn = rng.integers(0, len(seeds), size=(per_seed.shape[1], len(seeds)))
-        s, s_b = float(points.mean()), hierarchical_samples(per_seed, drawn=drawn)
+        corrected["s"] = (float(points.mean()), hierarchical_samples(per_seed, drawn=drawn))
         outcome = outcomes_by_seed[0][name]
-        gap = metric_row(outcome, WHOLE_SET, GAP, t - b, t_b - b_b, pool.get(outcome.n), outcome.n)
-        if gap is None:
+        compared = corrected_transfer_rows(outcome, corrected, pool.get(outcome.n), pool.config.confidence)
+        if not compared:
             continue
-        rows.append(gap)
-        p_value = normal_p_value(t - b, t_b - b_b)
-        if p_value is not None:
-            rows.append(MetricRow(name, None, "", GAP_P, p_value, None, None, outcome.n))
-        level = pool.config.confidence
-        rows.extend(fieller_rows(outcome, TRANSFER, (s - b, t - b), (s_b - b_b, t_b - b_b), level))
-        if "c" in corrected:
-            c, c_b = corrected["c"]
-            rows.extend(fieller_rows(outcome, RECIPE_CONTROL_TRANSFER, (c - b, t - b), (c_b - b_b, t_b - b_b), level))
-            rows.extend(fieller_rows(outcome, BEYOND_RECIPE, (s - c, t - b), (s_b - c_b, t_b - b_b), level))
+        rows.extend(compared)
         spread = float(np.std((points - b) / (t - b), ddof=1))
         rows.append(MetricRow(name, None, "", TRANSFER + SPREAD_SUFFIX, spread, None, None, len(points)))
     return rows

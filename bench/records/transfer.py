@@ -77,22 +77,34 @@ def transfer_metrics(
         summaries = {key: accuracy_summary(run[name], run[CLEAN], pool) for key, run in runs.items()}
         corrected = {key: summary.chance_corrected_ratio(WHOLE_SET) for key, summary in summaries.items()}
         raw = {key: summary.ratio(WHOLE_SET) for key, summary in summaries.items()}
-        (s, s_b), (b, b_b), (t, t_b) = corrected["s"], corrected["b"], corrected["t"]
-        gap = metric_row(outcome, WHOLE_SET, GAP, t - b, t_b - b_b, boot, outcome.n)
-        if gap is None:
+        compared = corrected_transfer_rows(outcome, corrected, boot, pool.config.confidence)
+        if not compared:
             continue
-        rows.append(gap)
-        p_value = normal_p_value(t - b, t_b - b_b)
-        if p_value is not None:
-            rows.append(MetricRow(name, None, "", GAP_P, p_value, None, None, outcome.n))
-        level = pool.config.confidence
-        rows.extend(fieller_rows(outcome, TRANSFER, (s - b, t - b), (s_b - b_b, t_b - b_b), level))
-        if "c" in corrected:
-            c, c_b = corrected["c"]
-            rows.extend(fieller_rows(outcome, RECIPE_CONTROL_TRANSFER, (c - b, t - b), (c_b - b_b, t_b - b_b), level))
-            rows.extend(fieller_rows(outcome, BEYOND_RECIPE, (s - c, t - b), (s_b - c_b, t_b - b_b), level))
+        rows.extend(compared)
         rows.extend(_raw_rows(outcome, raw, boot))
     return [row for row in rows if row is not None]
+
+
+def corrected_transfer_rows(
+    outcome: SetOutcome, corrected: Mapping[str, tuple[float, np.ndarray]], boot: PairedBootstrap, confidence: float
+) -> list[MetricRow]:
+    """The gap, its p-value and the Fieller rows of one set from the chance-corrected ratios ``corrected``:
+    ``{"s", "b", "t"[, "c"]: (point, resamples on the shared image resampling)}`` (the student's may be a seed
+    group's mean with hierarchical resamples); empty when the gap is undefined."""
+    (s, s_b), (b, b_b), (t, t_b) = corrected["s"], corrected["b"], corrected["t"]
+    gap = metric_row(outcome, WHOLE_SET, GAP, t - b, t_b - b_b, boot, outcome.n)
+    if gap is None:
+        return []
+    rows = [gap]
+    p_value = normal_p_value(t - b, t_b - b_b)
+    if p_value is not None:
+        rows.append(MetricRow(outcome.name, None, "", GAP_P, p_value, None, None, outcome.n))
+    rows.extend(fieller_rows(outcome, TRANSFER, (s - b, t - b), (s_b - b_b, t_b - b_b), confidence))
+    if "c" in corrected:
+        c, c_b = corrected["c"]
+        rows.extend(fieller_rows(outcome, RECIPE_CONTROL_TRANSFER, (c - b, t - b), (c_b - b_b, t_b - b_b), confidence))
+        rows.extend(fieller_rows(outcome, BEYOND_RECIPE, (s - c, t - b), (s_b - c_b, t_b - b_b), confidence))
+    return rows
 
 
 def fieller_rows(

@@ -31,7 +31,7 @@ from torch import nn
 
 from libkd_bench.models.architectures.huyvnphan import VGG
 from libkd_bench.models.architectures.kuangliu import VGG_CONFIGS, vgg_attention_layer
-from libkd_bench.models.registry import register_architecture
+from libkd_bench.models.registry import repository_registrar
 from libkd_bench.models.spec import Preset
 
 REPOSITORY = "chenyaofo/pytorch-cifar-models@786c1625"
@@ -201,16 +201,7 @@ class RepVGG(nn.Module):
         return self.linear(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
-def _register(name: str, description: str, classifier: str, attention_layer: str, builder: functools.partial) -> None:
-    register_architecture(
-        name,
-        family=FAMILY,
-        source=REPOSITORY,
-        description=description,
-        classifier=(classifier,),
-        preset=Preset.CIFAR10_KUANGLIU,
-        attention_layer=attention_layer,
-    )(builder)
+_register = repository_registrar(FAMILY, REPOSITORY, Preset.CIFAR10_KUANGLIU)
 
 
 for _label, _width in (("0_5", 0.5), ("0_75", 0.75), ("1_0", 1.0), ("1_4", 1.4)):

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from libkd_bench.models.architectures.kuangliu import VGG_CONFIGS, vgg_attention_layer, vgg_features
-from libkd_bench.models.registry import register_architecture
+from libkd_bench.models.registry import repository_registrar
 from libkd_bench.models.spec import Preset
 
 REPOSITORY = "huyvnphan/PyTorch_CIFAR10@641cac24"
@@ -183,16 +183,7 @@ class DenseNet(nn.Module):
         return self.classifier(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
-def _register(name: str, description: str, classifier: str, attention_layer: str, builder: functools.partial) -> None:
-    register_architecture(
-        name,
-        family=FAMILY,
-        source=REPOSITORY,
-        description=description,
-        classifier=(classifier,),
-        preset=Preset.CIFAR10_HUYVNPHAN,
-        attention_layer=attention_layer,
-    )(builder)
+_register = repository_registrar(FAMILY, REPOSITORY, Preset.CIFAR10_HUYVNPHAN)
 
 
 for _depth, _block, _blocks in (

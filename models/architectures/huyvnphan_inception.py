@@ -24,7 +24,7 @@ from torch import nn
 
 from libkd_bench.models.architectures.huyvnphan import FAMILY, REPOSITORY
 from libkd_bench.models.architectures.kuangliu_multibranch import INCEPTION_CONFIGS
-from libkd_bench.models.registry import register_architecture
+from libkd_bench.models.registry import repository_registrar
 from libkd_bench.models.spec import Preset
 
 Kernel = int | tuple[int, int]
@@ -194,16 +194,11 @@ class Inception3(nn.Module):
         return self.fc(F.dropout(F.adaptive_avg_pool2d(x, 1).flatten(1), training=self.training))
 
 
+_register_in_repository = repository_registrar(FAMILY, REPOSITORY, Preset.CIFAR10_HUYVNPHAN)
+
+
 def _register(name: str, description: str, attention_layer: str, builder: functools.partial) -> None:
-    register_architecture(
-        name,
-        family=FAMILY,
-        source=REPOSITORY,
-        description=description,
-        classifier=("fc",),
-        preset=Preset.CIFAR10_HUYVNPHAN,
-        attention_layer=attention_layer,
-    )(builder)
+    _register_in_repository(name, description, "fc", attention_layer, builder)
 
 
 _register(

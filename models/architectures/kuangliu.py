@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from libkd_bench.models.registry import register_architecture
+from libkd_bench.models.registry import repository_registrar
 from libkd_bench.models.spec import Preset
 
 REPOSITORY = "kuangliu/pytorch-cifar@49b7aa97"
@@ -314,16 +314,7 @@ class SimpleDLA(nn.Module):
         return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
-def _register(name: str, description: str, classifier: str, attention_layer: str, builder: functools.partial) -> None:
-    register_architecture(
-        name,
-        family=FAMILY,
-        source=REPOSITORY,
-        description=description,
-        classifier=(classifier,),
-        preset=Preset.CIFAR10_KUANGLIU,
-        attention_layer=attention_layer,
-    )(builder)
+_register = repository_registrar(FAMILY, REPOSITORY, Preset.CIFAR10_KUANGLIU)
 
 
 for _depth, _block, _blocks in (

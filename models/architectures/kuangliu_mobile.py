@@ -26,7 +26,7 @@ from torch import nn
 
 from libkd_bench.models.architectures import shufflenet
 from libkd_bench.models.architectures.kuangliu import FAMILY, REPOSITORY, _conv
-from libkd_bench.models.registry import register_architecture
+from libkd_bench.models.registry import repository_registrar
 from libkd_bench.models.spec import Preset
 
 
@@ -101,16 +101,11 @@ class EfficientNet(nn.Module):
         return self.linear(out)
 
 
+_register_in_repository = repository_registrar(FAMILY, REPOSITORY, Preset.CIFAR10_KUANGLIU)
+
+
 def _register(name: str, description: str, attention_layer: str, builder: functools.partial) -> None:
-    register_architecture(
-        name,
-        family=FAMILY,
-        source=REPOSITORY,
-        description=description,
-        classifier=("linear",),
-        preset=Preset.CIFAR10_KUANGLIU,
-        attention_layer=attention_layer,
-    )(builder)
+    _register_in_repository(name, description, "linear", attention_layer, builder)
 
 
 for _label, _channels in (

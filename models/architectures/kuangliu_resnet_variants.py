@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from libkd_bench.models.architectures.kuangliu import FAMILY, REPOSITORY, PreActBlock, ResNet, _conv, _projection
-from libkd_bench.models.registry import register_architecture
+from libkd_bench.models.registry import repository_registrar
 from libkd_bench.models.spec import Preset
 
 
@@ -203,16 +203,11 @@ class RegNet(nn.Module):
         return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
+_register_in_repository = repository_registrar(FAMILY, REPOSITORY, Preset.CIFAR10_KUANGLIU)
+
+
 def _register(name: str, description: str, attention_layer: str, builder: functools.partial) -> None:
-    register_architecture(
-        name,
-        family=FAMILY,
-        source=REPOSITORY,
-        description=description,
-        classifier=("linear",),
-        preset=Preset.CIFAR10_KUANGLIU,
-        attention_layer=attention_layer,
-    )(builder)
+    _register_in_repository(name, description, "linear", attention_layer, builder)
 
 
 for _cardinality, _width in ((2, 64), (4, 64), (8, 64), (32, 4)):
