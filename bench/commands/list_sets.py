@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     external = [entry for entry in entries if entry.external is not None]
     for licence in dict.fromkeys(entry.external.licence for entry in external):
         same = [entry.name for entry in external if entry.external.licence == licence]
-        words = external[0].external.citation.replace(",", " ").split()
+        citation = next(entry.external.citation for entry in external if entry.external.licence == licence)
+        words = citation.replace(",", " ").split()
         doi = next((w.rstrip(";.") for w in words if w.startswith("doi:")), "")
         text = (
             f"external ({', '.join(same)}): not made from the clean split, ratios unpaired; licence {licence}; "

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -297,15 +298,17 @@ def _conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
 
 
 class SimpleDLA(nn.Module):
-    def __init__(self, num_classes: int = 10) -> None:
+    """SimpleDLA, and with ``tree`` set to DLA's own tree (kuangliu_multibranch) DLA: the two share everything else."""
+
+    def __init__(self, num_classes: int = 10, tree: Callable[..., nn.Module] = Tree) -> None:
         super().__init__()
         self.base = _conv_bn_relu(3, 16)
         self.layer1 = _conv_bn_relu(16, 16)
         self.layer2 = _conv_bn_relu(16, 32)
-        self.layer3 = Tree(32, 64, level=1, stride=1)
-        self.layer4 = Tree(64, 128, level=2, stride=2)
-        self.layer5 = Tree(128, 256, level=2, stride=2)
-        self.layer6 = Tree(256, 512, level=1, stride=2)
+        self.layer3 = tree(32, 64, level=1, stride=1)
+        self.layer4 = tree(64, 128, level=2, stride=2)
+        self.layer5 = tree(128, 256, level=2, stride=2)
+        self.layer6 = tree(256, 512, level=1, stride=2)
         self.linear = nn.Linear(512, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from libkd_bench.models.architectures.kuangliu import FAMILY, REPOSITORY, BasicBlock, Root, _conv_bn_relu
+from libkd_bench.models.architectures.kuangliu import FAMILY, REPOSITORY, BasicBlock, Root, SimpleDLA
 from libkd_bench.models.registry import repository_registrar
 from libkd_bench.models.spec import Preset
 
@@ -56,24 +56,6 @@ class Tree(nn.Module):
         xs.append(x)
         xs.append(self.right_node(x))
         return self.root(xs)
-
-
-class DLA(nn.Module):
-    def __init__(self, num_classes: int = 10) -> None:
-        super().__init__()
-        self.base = _conv_bn_relu(3, 16)
-        self.layer1 = _conv_bn_relu(16, 16)
-        self.layer2 = _conv_bn_relu(16, 32)
-        self.layer3 = Tree(32, 64, level=1, stride=1)
-        self.layer4 = Tree(64, 128, level=2, stride=2)
-        self.layer5 = Tree(128, 256, level=2, stride=2)
-        self.layer6 = Tree(256, 512, level=1, stride=2)
-        self.linear = nn.Linear(512, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.layer2(self.layer1(self.base(x)))
-        out = self.layer6(self.layer5(self.layer4(self.layer3(out))))
-        return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
 
 
 def _conv_bn_relu_bias(in_planes: int, planes: int, kernel: int) -> list[nn.Module]:
@@ -140,7 +122,7 @@ _register(
     "dla_kuangliu",
     "DLA: trees of basic blocks with 'prev_root' and 'level_1' subtrees, 'linear' head",
     "layer6",
-    functools.partial(DLA),
+    functools.partial(SimpleDLA, tree=Tree),
 )
 _register(
     "googlenet_kuangliu",
