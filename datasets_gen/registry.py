@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.core.registry import Registry
 from libkd_bench.datasets_gen.seeding import SetSeed
 
 
@@ -136,6 +137,8 @@ class GeneratorEntry:
         external: for a set read from outside the clean split, how to read it (``fn`` is then its ``load``).
         summary: ``summary(arrays)`` -> JSON-ready statistics of the stored set, recorded as the manifest's
             ``summary``; ``arrays`` holds the stored rows of ``labels`` and of every extra array.
+        rank: the set's place in reports (leaderboard rows and columns, plots), lowest first; None: after every
+            ranked set, by name.
     """
 
     name: str
@@ -154,6 +157,7 @@ class GeneratorEntry:
     gate: str | None = None
     external: ExternalSource | None = None
     summary: Callable[[Mapping[str, np.ndarray]], Mapping[str, Any]] | None = None
+    rank: int | None = None
 
     @property
     def levels(self) -> tuple[Any, ...]:
@@ -161,7 +165,11 @@ class GeneratorEntry:
         return self.severities if self.severity_parameter else (None,)
 
 
-_GENERATORS: dict[str, GeneratorEntry] = {}
+def _load_builtin_generators() -> None:
+    import libkd_bench.datasets_gen.generators  # noqa: F401  (registers on import)
+
+
+_GENERATORS: Registry[GeneratorEntry] = Registry("set", loader=_load_builtin_generators)
 
 
 def register_generator(
@@ -180,34 +188,37 @@ def register_generator(
     config: Callable[..., object] | None = None,
     gate: str | None = None,
     summary: Callable[[Mapping[str, np.ndarray]], Mapping[str, Any]] | None = None,
+    rank: int | None = None,
 ) -> Callable[[GeneratorFn], GeneratorFn]:
     """Register ``fn`` as the generator of set ``name``."""
 
     def decorate(fn: GeneratorFn) -> GeneratorFn:
-        if name in _GENERATORS:
-            raise ValueError(f"set {name!r} is registered twice")
         if severity_parameter and not severities:
             raise ValueError(f"set {name!r} names a severity parameter but no severities")
         if backend_of is not None and backend_of not in requires:
             raise ValueError(f"set {name!r} shares the backend of {backend_of!r}, which it does not require")
         if gate is not None and gate.split("/")[0] not in requires:
             raise ValueError(f"set {name!r} is gated by {gate!r}, a set it does not require")
-        _GENERATORS[name] = GeneratorEntry(
-            name=name,
-            fn=fn,
-            cue=Cue(cue),
-            description=description,
-            severity_parameter=severity_parameter,
-            severities=tuple(severities),
-            defaults=dict(defaults or {}),
-            extras=dict(extras or {}),
-            requires=tuple(requires),
-            backends=tuple(backends),
-            backend_of=backend_of,
-            resources=resources,
-            config=config,
-            gate=gate,
-            summary=summary,
+        _GENERATORS.add(
+            name,
+            GeneratorEntry(
+                name=name,
+                fn=fn,
+                cue=Cue(cue),
+                description=description,
+                severity_parameter=severity_parameter,
+                severities=tuple(severities),
+                defaults=dict(defaults or {}),
+                extras=dict(extras or {}),
+                requires=tuple(requires),
+                backends=tuple(backends),
+                backend_of=backend_of,
+                resources=resources,
+                config=config,
+                gate=gate,
+                summary=summary,
+                rank=rank,
+            ),
         )
         return fn
 
@@ -224,72 +235,92 @@ def register_external_set(
     config: Callable[..., object] | None = None,
 ) -> None:
     """Register set ``name`` read whole by ``source.load`` instead of made from the clean split."""
-    if name in _GENERATORS:
-        raise ValueError(f"set {name!r} is registered twice")
-    _GENERATORS[name] = GeneratorEntry(
-        name=name,
-        fn=source.load,  # type: ignore[arg-type]  (called as load(**params), never per chunk)
-        cue=Cue(cue),
-        description=description,
-        defaults=dict(defaults or {}),
-        config=config,
-        external=source,
+    _GENERATORS.add(
+        name,
+        GeneratorEntry(
+            name=name,
+            fn=source.load,  # type: ignore[arg-type]  (called as load(**params), never per chunk)
+            cue=Cue(cue),
+            description=description,
+            defaults=dict(defaults or {}),
+            config=config,
+            external=source,
+        ),
     )
 
 
-def _load_builtin_generators() -> None:
-    import libkd_bench.datasets_gen.generators  # noqa: F401  (registers on import)
-
-
 def list_generators() -> list[str]:
-    _load_builtin_generators()
-    return sorted(_GENERATORS)
+    return _GENERATORS.names()
 
 
 def get_generator(name: str) -> GeneratorEntry:
-    _load_builtin_generators()
-    try:
-        return _GENERATORS[name]
-    except KeyError:
-        raise BenchError(unknown_name_message("set", name, _GENERATORS)) from None
+    return _GENERATORS.get(name)
 
 
 # Families: one command-line name for several sets (``corruptions``: the 15 CIFAR-10-C sets). The sets of an
 # opt-in family are left out of the default selection (no ``--sets``), being costly; naming the family or a
 # member builds them.
-_FAMILIES: dict[str, tuple[str, ...]] = {}
-_OPT_IN: set[str] = set()
+@dataclass(frozen=True)
+class Family:
+    """One command-line name for several registered sets; ``rank`` places the family's summary rows (the
+    pseudo-set of the family's name) in reports, as :attr:`GeneratorEntry.rank` places a set."""
+
+    name: str
+    members: tuple[str, ...]
+    opt_in: bool = False
+    rank: int | None = None
 
 
-def register_family(name: str, members: Sequence[str], *, opt_in: bool = False) -> None:
+_FAMILIES: Registry[Family] = Registry("set family", loader=_load_builtin_generators)
+
+
+def register_family(name: str, members: Sequence[str], *, opt_in: bool = False, rank: int | None = None) -> None:
     """Let ``name`` stand for the registered sets ``members`` wherever set names are parsed."""
-    if name in _FAMILIES or name in _GENERATORS:
-        raise ValueError(f"family {name!r} is registered twice or names a set")
-    unknown = [member for member in members if member not in _GENERATORS]
+    if _GENERATORS.find(name) is not None:
+        raise ValueError(f"family {name!r} names a set")
+    unknown = [member for member in members if _GENERATORS.find(member) is None]
     if unknown:
         raise ValueError(f"family {name!r} names unregistered sets {unknown}")
-    _FAMILIES[name] = tuple(members)
-    if opt_in:
-        _OPT_IN.update(members)
+    _FAMILIES.add(name, Family(name, tuple(members), opt_in, rank))
+
+
+def _opt_in_sets() -> set[str]:
+    return {member for _, family in _FAMILIES.items() if family.opt_in for member in family.members}
 
 
 def default_set_names() -> list[str]:
     """The sets built when none are named: every registered set except those of opt-in families."""
-    return [name for name in list_generators() if name not in _OPT_IN]
+    opt_in = _opt_in_sets()
+    return [name for name in list_generators() if name not in opt_in]
+
+
+# Reports show the reference study's sets first (clean 0, its five cue sets 10-50, cue conflict 60), then the
+# adversarial pseudo-sets (scored, not generated: ATTACK_RANK + the attack's place), the variants (80-90), the
+# corruption family's means (120); sets without a rank follow by name.
+ATTACK_RANK = 70
+UNRANKED = 1_000_000
+
+
+def set_rank(name: str) -> tuple[int, str]:
+    """Sort key of a registered set or family name in reports: its rank, then its name; a name without a rank
+    (or not registered) after every ranked one."""
+    _GENERATORS.load()
+    entry, family = _GENERATORS.find(name), _FAMILIES.find(name)
+    rank = entry.rank if entry is not None else family.rank if family is not None else None
+    return (UNRANKED if rank is None else rank, name)
 
 
 def parse_set_names(text: str | None) -> list[str]:
     """Comma-separated set and family names (``None`` or empty: :func:`default_set_names`), each checked,
     families expanded in place, order kept."""
-    _load_builtin_generators()
     names = []
     for name in [n.strip() for n in (text or "").split(",") if n.strip()] or default_set_names():
         if name in _FAMILIES:
-            names.extend(_FAMILIES[name])
+            names.extend(_FAMILIES.get(name).members)
         elif name in _GENERATORS:
             names.append(name)
         else:
-            raise BenchError(unknown_name_message("set", name, [*_GENERATORS, *_FAMILIES]))
+            raise BenchError(unknown_name_message("set", name, [*_GENERATORS.names(), *_FAMILIES.names()]))
     return list(dict.fromkeys(names))
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.core.registry import Registry
 from libkd_bench.models.spec import CIFAR_INPUT_SIZE, Interpolation, Preset, SpecOverrides
 
 Builder = Callable[..., Any]  # (num_classes: int, **kwargs) -> torch.nn.Module
@@ -91,8 +92,12 @@ class ArchitectureEntry:
         return network
 
 
-_ENTRIES: dict[str, ArchitectureEntry] = {}
-_PREFIX_RESOLVERS: dict[str, Callable[[str], ArchitectureEntry]] = {}
+def _load_builtin_architectures() -> None:
+    import libkd_bench.models.architectures  # noqa: F401  (registers on import)
+
+
+_ENTRIES: Registry[ArchitectureEntry] = Registry("architecture", loader=_load_builtin_architectures)
+_PREFIX_RESOLVERS: Registry[Callable[[str], ArchitectureEntry]] = Registry("architecture prefix")
 
 
 def register_architecture(
@@ -113,21 +118,22 @@ def register_architecture(
 
     def decorate(builder: Builder) -> Builder:
         key = name or builder.__name__
-        if key in _ENTRIES:
-            raise ValueError(f"architecture {key!r} is registered twice")
         if PREFIX_SEPARATOR in key:
             raise ValueError(f"architecture name {key!r} must not contain {PREFIX_SEPARATOR!r}")
-        _ENTRIES[key] = ArchitectureEntry(
-            name=key,
-            builder=builder,
-            family=family,
-            source=source,
-            description=description,
-            classifier=classifier,
-            defaults=SpecOverrides(preset=preset, input_size=input_size, interpolation=interpolation),
-            kwargs=dict(kwargs or {}),
-            infer_kwargs=infer_kwargs,
-            attention_layer=attention_layer,
+        _ENTRIES.add(
+            key,
+            ArchitectureEntry(
+                name=key,
+                builder=builder,
+                family=family,
+                source=source,
+                description=description,
+                classifier=classifier,
+                defaults=SpecOverrides(preset=preset, input_size=input_size, interpolation=interpolation),
+                kwargs=dict(kwargs or {}),
+                infer_kwargs=infer_kwargs,
+                attention_layer=attention_layer,
+            ),
         )
         return builder
 
@@ -138,22 +144,16 @@ def register_prefix(prefix: str) -> Callable[[Callable[[str], ArchitectureEntry]
     """Register a resolver for names ``PREFIX:REST`` (``timm:resnet18``); it returns the entry for REST."""
 
     def decorate(resolver: Callable[[str], ArchitectureEntry]) -> Callable[[str], ArchitectureEntry]:
-        _PREFIX_RESOLVERS[prefix] = resolver
-        return resolver
+        return _PREFIX_RESOLVERS.add(prefix, resolver)
 
     return decorate
-
-
-def _load_builtin_architectures() -> None:
-    import libkd_bench.models.architectures  # noqa: F401  (registers on import)
 
 
 def list_architectures(pattern: str = "*") -> list[str]:
     """Registered names matching a shell-style ``pattern``, entry-point architectures included (not imported)."""
     from libkd_bench.models.user_architectures import entry_point_names
 
-    _load_builtin_architectures()
-    names = set(_ENTRIES) | set(entry_point_names())
+    names = set(_ENTRIES.names()) | set(entry_point_names())
     return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
 
 
@@ -169,29 +169,25 @@ def get_architecture(name: str) -> ArchitectureEntry:
     """The entry of ``name``; a miss loads a matching entry point, then fails with the close matches."""
     from libkd_bench.models.user_architectures import load_entry_point
 
-    _load_builtin_architectures()
+    _ENTRIES.load()
     prefix, separator, rest = name.partition(PREFIX_SEPARATOR)
     if separator:
-        if prefix not in _PREFIX_RESOLVERS:
-            raise BenchError(unknown_name_message("architecture prefix", prefix, _PREFIX_RESOLVERS))
-        return _PREFIX_RESOLVERS[prefix](rest)
+        return _PREFIX_RESOLVERS.get(prefix)(rest)
     if name not in _ENTRIES:
         load_entry_point(name)
-    try:
-        return _ENTRIES[name]
-    except KeyError:
-        raise BenchError(unknown_name_message("architecture", name, list_architectures())) from None
+    if name not in _ENTRIES:
+        raise BenchError(unknown_name_message("architecture", name, list_architectures()))
+    return _ENTRIES.get(name)
 
 
 def registered_entry(name: str) -> ArchitectureEntry | None:
     """The entry already registered under ``name``, or None; loads nothing."""
-    return _ENTRIES.get(name)
+    return _ENTRIES.find(name)
 
 
 def registered_entries() -> list[ArchitectureEntry]:
     """Every registered entry (built-in, user files and entry points already loaded), in name order."""
-    _load_builtin_architectures()
-    return [_ENTRIES[name] for name in sorted(_ENTRIES)]
+    return [entry for _, entry in _ENTRIES.items()]
 
 
 def repository_registrar(family: str, source: str, preset: Preset) -> Callable[[str, str, str, str, Builder], None]:

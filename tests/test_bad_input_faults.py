@@ -230,7 +230,7 @@ def test_a_broken_architecture_builder_is_one_line(
     from libkd_bench.models import user_architectures
 
     registry.registered_entries()  # the broken builders are gone after the test: later listings build every entry
-    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+    monkeypatch.setattr(registry._ENTRIES, "_items", dict(registry._ENTRIES._items))
     monkeypatch.setattr(user_architectures, "_IMPORTED_FILES", {})
     module = tmp_path / f"arch_{uuid.uuid4().hex[:8]}.py"
     name = f"build_{uuid.uuid4().hex[:8]}"  # a fresh name: builders register once per process

@@ -197,8 +197,8 @@ def test_a_model_prefix_that_belongs_to_the_architecture_is_kept(tmp_path: Path)
     entry = registry.ArchitectureEntry("holder_test", Holder, "user", "test", "")
     path = tmp_path / "holder.pth"
     torch.save(Holder().state_dict(), path)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(registry._ENTRIES, "holder_test", entry)
+    with registry._ENTRIES.isolated():
+        registry._ENTRIES.add("holder_test", entry)
         loaded = load_model(path, arch="holder_test")
     assert loaded.checkpoint.stripped_prefix == ""
 

@@ -36,7 +36,7 @@ def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     from libkd_bench.models import user_architectures
 
     registry.registered_entries()
-    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+    monkeypatch.setattr(registry._ENTRIES, "_items", dict(registry._ENTRIES._items))
     monkeypatch.setattr(user_architectures, "_IMPORTED_FILES", {})
 
 
@@ -284,7 +284,7 @@ def test_an_arch_module_file_is_registered_and_detected(tmp_path: Path, isolated
     with torch.no_grad():
         torch.testing.assert_close(loaded.module(images()), student.eval()((images() - mean) / std))
     # its KD layer is what tells it from resnet20_a: without the file nothing fits
-    registry._ENTRIES.pop("kd_layer_student")
+    registry._ENTRIES.remove("kd_layer_student")
     with pytest.raises(BenchError, match="closest is resnet20_a: unexpected keys kd_layer"):
         load_model(tmp_path / "student.pth")
 

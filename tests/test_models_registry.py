@@ -23,7 +23,7 @@ def meta_state(name: str, num_classes: int = 10, **kwargs: object) -> dict[str, 
 def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """Registrations made by a test disappear after it."""
     registry.registered_entries()
-    monkeypatch.setattr(registry, "_ENTRIES", dict(registry._ENTRIES))
+    monkeypatch.setattr(registry._ENTRIES, "_items", dict(registry._ENTRIES._items))
 
 
 # Published parameter counts, rounded to two or three digits: akamaster's README table (ResNet-20/32/44/56/110:

@@ -123,7 +123,7 @@ def test_out_of_range_parameters_are_one_line_errors(name: str, value: Any) -> N
 
 
 def test_backends_are_registered_default_first() -> None:
-    assert segmenter_names() == ("grabcut", "fcn")
+    assert segmenter_names() == ["grabcut", "fcn"]
 
 
 def bright_is_class_one() -> Any:

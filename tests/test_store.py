@@ -98,7 +98,8 @@ def test_killed_build_leaves_no_set_that_looks_complete(tmp_path: Path, syntheti
             if batch.level == 2:
                 os.kill(os.getpid(), signal.SIGKILL)
             return entry.fn(batch, value, **params)
-        registry._GENERATORS["scramble"] = replace(entry, fn=dying)
+        registry._GENERATORS.remove("scramble")
+        registry._GENERATORS.add("scramble", replace(entry, fn=dying))
         split = load_source("npz:{synthetic_npz}")
         build_sets([plan_set("scramble", 0)], split, SetStore({str(sets)!r}), progress=False)
         """

@@ -110,7 +110,7 @@ def test_out_of_range_parameters_are_one_line_errors(name: str, value: Any) -> N
 
 
 def test_backends_are_registered_default_first() -> None:
-    assert synthesizer_names() == ("quilt", "gatys")
+    assert synthesizer_names() == ["quilt", "gatys"]
 
 
 @pytest.fixture(scope="module")

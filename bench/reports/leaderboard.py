@@ -22,9 +22,13 @@ import pandas as pd
 
 from libkd_bench.core.errors import BenchError
 from libkd_bench.datasets_gen.classes import CIFAR10_CLASSES
+from libkd_bench.datasets_gen.registry import ATTACK_RANK
+from libkd_bench.datasets_gen.registry import set_rank as registered_set_rank
+from libkd_bench.metrics.outcomes import ADVERSARIAL_PREFIX
 from libkd_bench.records.run_record import MetricRow, RunRecord
 from libkd_bench.records.transfer import GAP
 from libkd_bench.reports.identification import Identification, identification_values, identify_transfers
+from libkd_bench.scoring.adversarial_settings import AttackName
 
 LONG_COLUMNS = (
     "model",
@@ -45,22 +49,6 @@ KEY_COLUMNS = ("model", "source", "set", "severity", "metric")
 FLOAT_FORMAT = "%.6g"  # six significant digits: far below any bootstrap interval's width, and stable bytes
 SUITE = "libkd-bench"
 
-# The reference study's order first (clean, its five cue sets, cue conflict, attacks), then the variants.
-SET_ORDER = (
-    "clean",
-    "texture",
-    "shape",
-    "superpixel",
-    "scramble",
-    "patch-noise",
-    "cue-conflict",
-    "adv-pgd",
-    "adv-fgsm",
-    "adv-autoattack",
-    "texture-overlay",
-    "shape-edges",
-    "corruptions",  # the corruption family's means; its 15 corruption-* sets follow by name
-)
 METRIC_ORDER = (
     "accuracy",
     "bias_ratio",
@@ -91,8 +79,12 @@ _REQUIRED_TEXT = ("model", "source", "set", "metric")
 
 
 def set_rank(name: str) -> tuple[int, str]:
-    """Sort key of a set: the reference study's order, then unknown sets by name."""
-    return (SET_ORDER.index(name), "") if name in SET_ORDER else (len(SET_ORDER), name)
+    """Sort key of a set in reports: the set registry's rank (:func:`~libkd_bench.datasets_gen.registry.set_rank`),
+    an adversarial pseudo-set at the registry's ``ATTACK_RANK`` in its attack's place."""
+    attack = name.removeprefix(ADVERSARIAL_PREFIX)
+    if attack != name and attack in {a.value for a in AttackName}:
+        return (ATTACK_RANK + AttackName(attack).report_place, name)
+    return registered_set_rank(name)
 
 
 def metric_rank(name: str) -> tuple[int, str]:

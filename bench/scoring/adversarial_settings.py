@@ -31,6 +31,11 @@ class AttackName(str, enum.Enum):
         """The pseudo-set name metric rows use (``adv-pgd``)."""
         return f"adv-{self.value}"
 
+    @property
+    def report_place(self) -> int:
+        """Its place among the attacks in reports: PGD (the reference study's attack) first."""
+        return (AttackName.PGD, AttackName.FGSM, AttackName.AUTOATTACK).index(self)
+
 
 def parse_attacks(text: str) -> tuple[AttackName, ...]:
     """``fgsm,pgd`` -> attacks in the given order; ``none`` or empty -> no attack."""

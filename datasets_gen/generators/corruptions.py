@@ -96,4 +96,4 @@ def _register(name: str) -> None:
 
 for _name in CIFAR10_C:
     _register(_name)
-register_family(FAMILY, [SET_PREFIX + name for name in CIFAR10_C], opt_in=True)
+register_family(FAMILY, [SET_PREFIX + name for name in CIFAR10_C], opt_in=True, rank=120)

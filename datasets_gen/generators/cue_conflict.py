@@ -120,6 +120,7 @@ def conflict_partners(labels: np.ndarray, rng: np.random.Generator, eligible: np
 
 @register_generator(
     "cue-conflict",
+    rank=60,
     cue=Cue.SHAPE_VS_TEXTURE,
     description="centred silhouette of image i (class A) filled with the texture of image j (class B != A)",
     defaults=asdict(CueConflictConfig()),

@@ -32,6 +32,7 @@ class PatchNoiseConfig:
 
 @register_generator(
     "patch-noise",
+    rank=50,
     cue=Cue.LOCAL_CORRUPTION,
     description="one fixed Gaussian noise pattern added to one fixed square, the same for every image",
     severity_parameter="sigma",

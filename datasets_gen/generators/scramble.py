@@ -34,6 +34,7 @@ def image_of(tiles: np.ndarray, grid: int) -> np.ndarray:
 
 @register_generator(
     "scramble",
+    rank=40,
     cue=Cue.GLOBAL_STRUCTURE,
     description="g x g grid of tiles permuted per image, never the identity permutation",
     severity_parameter="grid",

@@ -105,6 +105,7 @@ def edge_density(images: np.ndarray, masks: np.ndarray, low: int, high: int) -> 
 
 @register_generator(
     "shape",
+    rank=20,
     cue=Cue.SHAPE,
     description="silhouette of the object, centred and scaled to a fixed area, light on black (gated masks)",
     defaults=asdict(SilhouetteConfig()),
@@ -122,6 +123,7 @@ def shape(batch: Batch, value: None, /, **params: Any) -> Derived:
 
 @register_generator(
     "shape-edges",
+    rank=90,
     cue=Cue.SHAPE,
     description="Canny edges of the object and its outline, centred and scaled like shape (gated masks)",
     defaults=asdict(EdgeConfig()),

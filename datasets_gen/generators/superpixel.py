@@ -39,6 +39,7 @@ class SuperpixelConfig:
 
 @register_generator(
     "superpixel",
+    rank=30,
     cue=Cue.LOCALITY,
     description="SLIC superpixels (scikit-image), each filled with its mean colour",
     severity_parameter="n_segments",

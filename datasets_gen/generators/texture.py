@@ -26,6 +26,7 @@ TEXTURE_INDEX = "texture/source_index"
 
 @register_generator(
     "texture",
+    rank=10,
     cue=Cue.TEXTURE,
     description="32x32 texture synthesised from the object's own pixels (masks of set segmentation)",
     defaults=asdict(TextureConfig()),
@@ -56,6 +57,7 @@ def texture_rows(batch: Batch, indices: np.ndarray) -> np.ndarray:
 
 @register_generator(
     "texture-overlay",
+    rank=80,
     cue=Cue.TEXTURE_IN_CONTEXT,
     description="the texture laid over the object's region, outline and background kept (texture in context)",
     requires=("segmentation", "texture"),

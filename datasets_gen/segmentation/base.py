@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from libkd_bench.datasets_gen.backend_registry import BackendRegistry
+from libkd_bench.core.registry import Registry
 from libkd_bench.datasets_gen.registry import check_ranges
 
 
@@ -87,7 +87,7 @@ class Segmenter(Protocol):
         ...
 
 
-_REGISTRY: BackendRegistry[Segmenter] = BackendRegistry("segmentation backend")
-register_segmenter = _REGISTRY.register
+_REGISTRY: Registry[Segmenter] = Registry("segmentation backend")
+register_segmenter = _REGISTRY.instance_of
 segmenter_names = _REGISTRY.names
 get_segmenter = _REGISTRY.get

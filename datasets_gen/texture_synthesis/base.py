@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from libkd_bench.datasets_gen.backend_registry import BackendRegistry
+from libkd_bench.core.registry import Registry
 from libkd_bench.datasets_gen.registry import check_ranges
 
 
@@ -67,7 +67,7 @@ class Synthesizer(Protocol):
         ...
 
 
-_REGISTRY: BackendRegistry[Synthesizer] = BackendRegistry("texture backend")
-register_synthesizer = _REGISTRY.register
+_REGISTRY: Registry[Synthesizer] = Registry("texture backend")
+register_synthesizer = _REGISTRY.instance_of
 synthesizer_names = _REGISTRY.names
 get_synthesizer = _REGISTRY.get

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from libkd_bench.core.errors import BenchError
+from libkd_bench.core.registry import Registry
 from libkd_bench.models.training.recipe import Method
 
 LossOutput = tuple[torch.Tensor, torch.Tensor]
@@ -215,16 +216,18 @@ class DKD(TrainingLoss):
         return ce + self.kd_weight * kd, logits
 
 
-LOSSES: dict[Method, Callable[..., TrainingLoss]] = {
-    Method.NONE: CrossEntropy,
-    Method.KD: HintonKD,
-    Method.DEIT_HARD: DeiTHard,
-    Method.LIBKD: DeiTHard,
-    Method.KD_LAYER: KDLayer,
-    Method.DKD: DKD,
-    Method.LABEL_SMOOTHING: LabelSmoothing,
-    Method.SELF_KD: HintonKD,
-}
+LOSSES: Registry[Callable[..., TrainingLoss]] = Registry("training method")
+for _method, _loss in (
+    (Method.NONE, CrossEntropy),
+    (Method.KD, HintonKD),
+    (Method.DEIT_HARD, DeiTHard),
+    (Method.LIBKD, DeiTHard),
+    (Method.KD_LAYER, KDLayer),
+    (Method.DKD, DKD),
+    (Method.LABEL_SMOOTHING, LabelSmoothing),
+    (Method.SELF_KD, HintonKD),
+):
+    LOSSES.add(_method.value, _loss)
 
 
 def register_loss(*methods: Method) -> Callable[[type[TrainingLoss]], type[TrainingLoss]]:
@@ -232,9 +235,7 @@ def register_loss(*methods: Method) -> Callable[[type[TrainingLoss]], type[Train
 
     def register(cls: type[TrainingLoss]) -> type[TrainingLoss]:
         for method in methods:
-            if method in LOSSES:
-                raise ValueError(f"method {method.value} has a loss already")
-            LOSSES[method] = cls
+            LOSSES.add(method.value, cls)
         return cls
 
     return register
@@ -251,7 +252,7 @@ def build_loss(
     ``shapes``: for a feature loss, the (C, H, W) of the student's and the teacher's stage outputs
     (:func:`~libkd_bench.models.training.features.stage_shapes` of the loss's ``stages``), which size what it learns.
     """
-    cls = LOSSES[method]
+    cls = LOSSES.get(method.value)
     extra = {"shapes": shapes} if getattr(cls, "needs_features", False) else {}
     try:
         return cls(label_smoothing, **options, **extra)
@@ -261,7 +262,7 @@ def build_loss(
 
 def loss_stages(method: Method, options: Mapping[str, float]) -> tuple[str, ...]:
     """The stages a feature method reads (empty for logit methods), known before its loss is built."""
-    cls = LOSSES[method]
+    cls = LOSSES.get(method.value)
     stages = getattr(cls, "stages_for", None)
     return tuple(stages(options)) if stages is not None else ()
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.core.registry import Registry
 from libkd_bench.models.spec import Preset, enum_member
 
 ZOO_TEACHER = "zoo:"
@@ -162,23 +163,24 @@ class Recipe:
         }
 
 
-_RECIPES: dict[str, Recipe] = {}
+def _load_builtin_recipes() -> None:
+    import libkd_bench.models.recipes  # noqa: F401  (registers on import)
+
+
+_RECIPES: Registry[Recipe] = Registry("recipe", loader=_load_builtin_recipes)
 
 
 def register_recipe(recipe: Recipe) -> Recipe:
     """Add ``recipe`` to the registry; a name registered twice is a programming error."""
-    if recipe.name in _RECIPES:
-        raise ValueError(f"recipe {recipe.name!r} is registered twice")
     if recipe.method is Method.SELF_KD:
         _check_self_teacher(recipe)
-    _RECIPES[recipe.name] = recipe
-    return recipe
+    return _RECIPES.add(recipe.name, recipe)
 
 
 def _check_self_teacher(recipe: Recipe) -> None:
     """Self-distillation's one teacher is a registered recipe of the student's architecture and options."""
     names = [t[len(RECIPE_TEACHER) :] for t in recipe.teachers if t.startswith(RECIPE_TEACHER)]
-    teacher = _RECIPES.get(names[0]) if len(names) == len(recipe.teachers) == 1 else None
+    teacher = _RECIPES.find(names[0]) if len(names) == len(recipe.teachers) == 1 else None
     if teacher is None or (teacher.arch, dict(teacher.arch_kwargs)) != (recipe.arch, dict(recipe.arch_kwargs)):
         raise ValueError(
             f"recipe {recipe.name}: self-kd needs one recipe:NAME teacher, registered before it, "
@@ -186,20 +188,13 @@ def _check_self_teacher(recipe: Recipe) -> None:
         )
 
 
-def _load_builtin_recipes() -> None:
-    import libkd_bench.models.recipes  # noqa: F401  (registers on import)
-
-
 def recipe_names() -> list[str]:
     """Every registered recipe name, sorted."""
-    _load_builtin_recipes()
-    return sorted(_RECIPES)
+    return _RECIPES.names()
 
 
 def get_recipe(name: str) -> Recipe:
     """The recipe called ``name``; an unknown name is a one-line BenchError listing the close matches."""
-    _load_builtin_recipes()
-    try:
-        return _RECIPES[name]
-    except KeyError:
-        raise BenchError(unknown_name_message("recipe", name, _RECIPES) + " ('libkd-bench train --list')") from None
+    if name not in _RECIPES:
+        raise BenchError(unknown_name_message("recipe", name, _RECIPES.names()) + " ('libkd-bench list-recipes')")
+    return _RECIPES.get(name)
