@@ -50,7 +50,8 @@ def test_the_loader_runs_before_lookups_and_not_on_add() -> None:
     registry: Registry[int] = Registry("widget", loader=lambda: calls.append(1))
     registry.add("a", 1)
     assert calls == []
-    assert registry.get("a") == 1 and calls == [1]
+    assert registry.get("a") == 1
+    assert calls == [1]
 
 
 def test_instance_of_registers_one_instance_of_the_class() -> None:
@@ -158,4 +159,5 @@ def test_reports_order_sets_by_their_registered_rank() -> None:
         "mine",
         "segmentation",
     ]
-    assert get_generator("shape").rank == set_rank("shape")[0] and set_rank("mine")[0] == UNRANKED
+    assert get_generator("shape").rank == set_rank("shape")[0]
+    assert set_rank("mine")[0] == UNRANKED
