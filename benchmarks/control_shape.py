@@ -29,11 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from libkd_bench.core.normalisation import PRESET_STATS, Preset
 from libkd_bench.datasets_gen.segmentation.framing import frame_masks, framing_transforms
 from libkd_bench.datasets_gen.store import SetStore
 from libkd_bench.datasets_gen.visibility import fill_luminance
 from libkd_bench.models.architectures.controls import ShapeOnlyNet, figure_ground
-from libkd_bench.models.spec import PRESET_STATS, Preset
 
 STORE = Path("/work/store/s2000")
 FRAME_MARGIN = 1  # as datasets_gen/generators/shape.py frames silhouettes

@@ -20,8 +20,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from libkd_bench.core.errors import BenchError
+from libkd_bench.core.normalisation import PRESET_STATS, Preset
 from libkd_bench.core.provenance import sha256_file
-from libkd_bench.models.spec import PRESET_STATS, Preset
 
 
 def imagenet_normalize(x: Any) -> Any:

@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from libkd_bench.core.normalisation import Preset
     from libkd_bench.models.checkpoints import CheckpointInfo
     from libkd_bench.models.loading import LoadedModel, load_model
     from libkd_bench.models.registry import (
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
         list_architectures,
         register_architecture,
     )
-    from libkd_bench.models.spec import Interpolation, ModelSpec, Preset, SpecOverrides
+    from libkd_bench.models.spec import Interpolation, ModelSpec, SpecOverrides
 
 _EXPORTS = {
     "CheckpointInfo": "libkd_bench.models.checkpoints",
@@ -32,7 +33,7 @@ _EXPORTS = {
     "register_architecture": "libkd_bench.models.registry",
     "Interpolation": "libkd_bench.models.spec",
     "ModelSpec": "libkd_bench.models.spec",
-    "Preset": "libkd_bench.models.spec",
+    "Preset": "libkd_bench.core.normalisation",
     "SpecOverrides": "libkd_bench.models.spec",
 }
 __all__ = [

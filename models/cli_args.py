@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from libkd_bench.core.errors import BenchError
-from libkd_bench.models.spec import Interpolation, Preset, SpecOverrides, parse_normalisation
+from libkd_bench.core.normalisation import Preset
+from libkd_bench.models.spec import Interpolation, SpecOverrides, parse_normalisation
 
 KD_PARTS = ("student", "teacher")  # as libkd_bench.models.checkpoint_contents, which imports torch
 

@@ -26,10 +26,11 @@ import torch
 from torch import nn
 
 from libkd_bench.core.errors import BenchError
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.models.checkpoints import CheckpointInfo
 from libkd_bench.models.detect import Match, detect_architecture
 from libkd_bench.models.loading import LoadedModel
-from libkd_bench.models.spec import CIFAR_INPUT_SIZE, Preset, SpecOverrides, parse_normalisation
+from libkd_bench.models.spec import CIFAR_INPUT_SIZE, SpecOverrides, parse_normalisation
 from libkd_bench.models.wrapped import NormalizedClassifier
 
 IN_MEMORY_FORMAT = "in-memory"

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.core.registry import Registry
-from libkd_bench.models.spec import CIFAR_INPUT_SIZE, Interpolation, Preset, SpecOverrides
+from libkd_bench.models.spec import CIFAR_INPUT_SIZE, Interpolation, SpecOverrides
 
 Builder = Callable[..., Any]  # (num_classes: int, **kwargs) -> torch.nn.Module
 KwargsInference = Callable[[Mapping[str, tuple[int, ...]], Mapping[str, Any]], "dict[str, Any] | None"]

@@ -23,8 +23,9 @@ from urllib.parse import urlparse
 
 from libkd_bench.core.atomic_io import write_bytes_atomic
 from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.core.provenance import sha256_file
-from libkd_bench.models.spec import Preset, SpecOverrides
+from libkd_bench.models.spec import SpecOverrides
 
 PREFIX = "zoo:"
 MIRROR_ENV = "LIBKD_BENCH_ZOO_DIR"

@@ -8,13 +8,13 @@ import torch
 from scene_sets import iou, object_scenes
 from scipy import ndimage
 
+from libkd_bench.core.normalisation import PRESET_STATS, Preset
 from libkd_bench.models.architectures.controls import (
     component_labels,
     figure_ground,
     fill_holes,
     largest_component,
 )
-from libkd_bench.models.spec import PRESET_STATS, Preset
 
 EIGHT = np.ones((3, 3), dtype=bool)
 

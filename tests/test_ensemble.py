@@ -12,10 +12,11 @@ from conftest import RESNET20, RESNET32, SHARED_CHECKPOINTS, SHARED_TEST_NPZ
 from torch import nn
 
 from libkd_bench.core.errors import BenchError
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.models.checkpoints import CheckpointInfo
 from libkd_bench.models.ensemble import Combine, EnsembleClassifier, ensemble_model
 from libkd_bench.models.loading import LoadedModel
-from libkd_bench.models.spec import ModelSpec, Preset
+from libkd_bench.models.spec import ModelSpec
 from libkd_bench.records.run_record import RunRecord, read_record
 from libkd_bench.scoring.logits_cache import KEY_DIGITS
 
@@ -32,7 +33,7 @@ class FixedLogits(nn.Module):
 
 
 def member(table: torch.Tensor, sha: str, arch: str = "resnet20_a", preset: Preset = Preset.CIFAR10) -> LoadedModel:
-    from libkd_bench.models.spec import PRESET_STATS
+    from libkd_bench.core.normalisation import PRESET_STATS
 
     mean, std = PRESET_STATS[preset]
     spec = ModelSpec(arch=arch, num_classes=table.shape[1], mean=mean, std=std, preset=preset)

@@ -86,3 +86,24 @@ def test_command_modules_do_not_import_each_other(path: Path) -> None:
         for alias in node.names
     }
     assert not (imported_modules(path) | from_package) & others, f"{path.name} imports another command module"
+
+
+def imports_from(folder: str, prefix: str) -> dict[str, list[str]]:
+    """Files under ``folder`` that import a module under ``prefix``, with those modules."""
+    return {
+        str(path.relative_to(REPO)): sorted(bad)
+        for path in module_files(folder)
+        if (bad := {m for m in imported_modules(path) if m == prefix or m.startswith(prefix + ".")})
+    }
+
+
+def test_the_set_generators_do_not_import_the_models() -> None:
+    # ImageNet statistics for the pretrained backends come from core.normalisation, not from models.spec
+    assert imports_from("datasets_gen", "libkd_bench.models") == {}
+
+
+def test_the_import_check_sees_a_generator_that_imports_the_models(tmp_path: Path) -> None:
+    module = tmp_path / "datasets_gen" / "backend.py"
+    module.parent.mkdir()
+    module.write_text("from libkd_bench.models.spec import PRESET_STATS\n")
+    assert imported_modules(module) == {"libkd_bench.models.spec"}

@@ -10,6 +10,7 @@ import pytest
 import torch
 from cli_helpers import assert_one_line_error, run_cli
 
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.models.cli_args import (
     add_model_arguments,
     load_model_from_args,
@@ -17,7 +18,6 @@ from libkd_bench.models.cli_args import (
     parse_arch_options,
 )
 from libkd_bench.models.registry import create_architecture
-from libkd_bench.models.spec import Preset
 
 
 def test_list_models_shows_every_family_and_the_zoo(capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,6 +21,7 @@ from conftest import sweep_param
 from safetensors.torch import save_file
 
 from libkd_bench.core.errors import BenchError
+from libkd_bench.core.normalisation import PRESET_STATS
 from libkd_bench.core.torch_runtime import torch_threads
 from libkd_bench.models import registry
 from libkd_bench.models.checkpoint_contents import PREFIXES, WRAPPER_KEYS
@@ -28,7 +29,7 @@ from libkd_bench.models.checkpoint_formats import UnsafePickleWarning
 from libkd_bench.models.detect import signature
 from libkd_bench.models.loading import LoadedModel, load_model
 from libkd_bench.models.registry import create_architecture, list_architectures
-from libkd_bench.models.spec import PRESET_STATS, SpecOverrides
+from libkd_bench.models.spec import SpecOverrides
 
 # Parametric families are saved at a size no named entry has, so detection must read it from the shapes.
 PARAMETRIC = {

@@ -16,9 +16,10 @@ from cli_helpers import assert_one_line_error, run_cli
 from conftest import RESNET20, SHARED_TEST_NPZ
 
 from libkd_bench.core.errors import BenchError
+from libkd_bench.core.normalisation import PRESET_STATS, Preset
 from libkd_bench.models.cli_args import add_model_arguments, overrides_from_args
 from libkd_bench.models.loading import load_model
-from libkd_bench.models.spec import PRESET_STATS, ModelSpec, Preset, SpecOverrides, parse_normalisation
+from libkd_bench.models.spec import ModelSpec, SpecOverrides, parse_normalisation
 from libkd_bench.scoring.preprocessing_check import (
     CHECK_IMAGES,
     PreprocessingCheck,

@@ -17,11 +17,12 @@ import torch
 from cli_helpers import run_cli
 from conftest import synthetic_images
 
+from libkd_bench.core.normalisation import PRESET_STATS, Preset
 from libkd_bench.models.checkpoint_contents import find_state_dict
 from libkd_bench.models.detect import detect_architecture, signature
 from libkd_bench.models.loading import load_model
 from libkd_bench.models.registry import ArchitectureEntry, get_architecture, registered_entries
-from libkd_bench.models.spec import PRESET_STATS, Preset, SpecOverrides
+from libkd_bench.models.spec import SpecOverrides
 
 # family -> (published preset, how the repository writes a checkpoint)
 REPOSITORIES = {

@@ -12,10 +12,11 @@ from cli_helpers import run_cli
 from safetensors.torch import save_file
 
 from libkd_bench.core.errors import BenchError
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.models import zoo
 from libkd_bench.models.loading import load_model
 from libkd_bench.models.registry import create_architecture
-from libkd_bench.models.spec import Preset, SpecOverrides
+from libkd_bench.models.spec import SpecOverrides
 
 
 @pytest.fixture

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from libkd_bench.core.errors import BenchError
+from libkd_bench.core.normalisation import PRESET_STATS, Preset, Triple
 from libkd_bench.models.loading import LoadedModel
-from libkd_bench.models.spec import PRESET_STATS, ModelSpec, Preset, Triple
+from libkd_bench.models.spec import ModelSpec
 from libkd_bench.models.wrapped import NormalizedClassifier
 
 CHECK_IMAGES = 256

@@ -29,10 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.models.architectures.huyvnphan import VGG
 from libkd_bench.models.architectures.kuangliu import VGG_CONFIGS, vgg_attention_layer
 from libkd_bench.models.registry import repository_registrar
-from libkd_bench.models.spec import Preset
 
 REPOSITORY = "chenyaofo/pytorch-cifar-models@786c1625"
 FAMILY = "chenyaofo"

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.models.registry import register_architecture
-from libkd_bench.models.spec import Preset
 
 AKAMASTER = "akamaster/pytorch_resnet_cifar10 resnet.py"
 REPDISTILLER = "HobbitLong/RepDistiller models/resnet.py (= torchdistill ResNet4Cifar)"

@@ -33,8 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.models.registry import NO_SPATIAL_LAYER, register_architecture
-from libkd_bench.models.spec import Preset
 
 SOURCE = "libkd-bench control models (reference/control recipes)"
 HISTOGRAM_BINS = 8  # per channel; 8**3 = 512 joint bins

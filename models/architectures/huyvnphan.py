@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.models.architectures.kuangliu import VGG_CONFIGS, vgg_attention_layer, vgg_features
 from libkd_bench.models.registry import repository_registrar
-from libkd_bench.models.spec import Preset
 
 REPOSITORY = "huyvnphan/PyTorch_CIFAR10@641cac24"
 FAMILY = "huyvnphan"

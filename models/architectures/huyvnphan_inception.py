@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.models.architectures.huyvnphan import FAMILY, REPOSITORY
 from libkd_bench.models.architectures.kuangliu_multibranch import INCEPTION_CONFIGS
 from libkd_bench.models.registry import repository_registrar
-from libkd_bench.models.spec import Preset
 
 Kernel = int | tuple[int, int]
 

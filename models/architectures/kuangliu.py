@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.models.registry import repository_registrar
-from libkd_bench.models.spec import Preset
 
 REPOSITORY = "kuangliu/pytorch-cifar@49b7aa97"
 FAMILY = "kuangliu"

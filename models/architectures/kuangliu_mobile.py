@@ -24,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.models.architectures import shufflenet
 from libkd_bench.models.architectures.kuangliu import FAMILY, REPOSITORY, _conv
 from libkd_bench.models.registry import repository_registrar
-from libkd_bench.models.spec import Preset
 
 
 class ShuffleNetV2(shufflenet.ShuffleNetV2):

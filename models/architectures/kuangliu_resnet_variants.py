@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.models.architectures.kuangliu import FAMILY, REPOSITORY, PreActBlock, ResNet, _conv, _projection
 from libkd_bench.models.registry import repository_registrar
-from libkd_bench.models.spec import Preset
 
 
 class ResNeXtBlock(nn.Module):

@@ -13,8 +13,9 @@ import functools
 from typing import Any
 
 from libkd_bench.core.errors import BenchError
+from libkd_bench.core.normalisation import PRESET_STATS
 from libkd_bench.models.registry import ArchitectureEntry, register_prefix
-from libkd_bench.models.spec import PRESET_STATS, Interpolation, SpecOverrides
+from libkd_bench.models.spec import Interpolation, SpecOverrides
 
 PREFIX = "timm"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from libkd_bench.models.spec import Preset
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.models.training.recipe import Augment, Recipe, TrainConfig, register_recipe
 
 CONTROL_SCHEDULE = TrainConfig(

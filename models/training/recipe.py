@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.core.normalisation import Preset
 from libkd_bench.core.registry import Registry
-from libkd_bench.models.spec import Preset, enum_member
+from libkd_bench.models.spec import enum_member
 
 ZOO_TEACHER = "zoo:"
 RECIPE_TEACHER = "recipe:"
