@@ -2,8 +2,8 @@
 
 ``evaluate`` builds the same :class:`~libkd_bench.scoring.session.ScoreRequest` the command line builds and runs
 the same session, so a checkpoint scored here and by ``libkd-bench score`` on the same set store gets the same
-numbers. A model may be a ``torch.nn.Module`` in memory (see :mod:`libkd_bench.models.in_memory` for its record's
-identity), a checkpoint path or ``zoo:NAME``. Nothing heavy is imported until ``evaluate`` is called.
+numbers. A model may be a ``torch.nn.Module`` in memory (see :mod:`libkd_bench.models.loading.in_memory` for its
+record's identity), a checkpoint path or ``zoo:NAME``. Nothing heavy is imported until ``evaluate`` is called.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from libkd_bench.core.executor import ExecutorChoice, ExecutorKind
-    from libkd_bench.models.in_memory import Preprocess
+    from libkd_bench.models.loading.in_memory import Preprocess
     from libkd_bench.records.run_record import RunRecord
     from libkd_bench.scoring.session import ScoredModel
 
@@ -174,8 +174,8 @@ def _run_id(records: Sequence[RunRecord], name: str) -> str:
 
 def _scored_model(given: Model, role: str) -> ScoredModel:
     """``given`` as one model of a request, with its name."""
-    from libkd_bench.models.cli_args import LoadOptions
-    from libkd_bench.models.in_memory import normalisation_layer
+    from libkd_bench.models.loading.cli_args import LoadOptions
+    from libkd_bench.models.loading.in_memory import normalisation_layer
     from libkd_bench.scoring.session import CheckpointModel, ModuleModel, ScoredModel, default_name
 
     if isinstance(given.model, (str, os.PathLike)):

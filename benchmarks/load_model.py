@@ -80,8 +80,8 @@ def main() -> int:
 
     import torch
 
-    from libkd_bench.models.inspection import inspect_checkpoint
-    from libkd_bench.models.loading import load_model
+    from libkd_bench.models.loading.inspection import inspect_checkpoint
+    from libkd_bench.models.loading.load import load_model
 
     repeats = args.repeats
     figures: dict[str, dict[str, float]] = {}
@@ -98,7 +98,7 @@ def main() -> int:
             first = time.perf_counter() - started
             load = _median_seconds(lambda p=path: load_model(p), repeats)
             inspect = _median_seconds(lambda p=path: inspect_checkpoint(p), repeats)
-            script = f"import torch; from libkd_bench.models.loading import load_model; load_model({str(path)!r})"
+            script = f"import torch; from libkd_bench.models.loading.load import load_model; load_model({str(path)!r})"
             cli_inspect, cli_load = _beyond_startup(
                 [[CLI, "inspect", str(path)], [sys.executable, "-c", script]], repeats
             )

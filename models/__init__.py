@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from libkd_bench.core.normalisation import Preset
-    from libkd_bench.models.checkpoints import CheckpointInfo
-    from libkd_bench.models.loading import LoadedModel, load_model
+    from libkd_bench.models.loading.checkpoints import CheckpointInfo
+    from libkd_bench.models.loading.load import LoadedModel, load_model
     from libkd_bench.models.registry import (
         create_architecture,
         get_architecture,
@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from libkd_bench.models.spec import Interpolation, ModelSpec, SpecOverrides
 
 _EXPORTS = {
-    "CheckpointInfo": "libkd_bench.models.checkpoints",
-    "LoadedModel": "libkd_bench.models.loading",
-    "load_model": "libkd_bench.models.loading",
+    "CheckpointInfo": "libkd_bench.models.loading.checkpoints",
+    "LoadedModel": "libkd_bench.models.loading.load",
+    "load_model": "libkd_bench.models.loading.load",
     "create_architecture": "libkd_bench.models.registry",
     "get_architecture": "libkd_bench.models.registry",
     "is_architecture": "libkd_bench.models.registry",

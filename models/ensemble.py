@@ -22,8 +22,8 @@ from torch import nn
 from libkd_bench.core.errors import BenchError
 from libkd_bench.core.normalisation import PRESET_STATS, Preset
 from libkd_bench.core.provenance import sha256_json
-from libkd_bench.models.checkpoints import CheckpointInfo
-from libkd_bench.models.loading import LoadedModel
+from libkd_bench.models.loading.checkpoints import CheckpointInfo
+from libkd_bench.models.loading.load import LoadedModel
 from libkd_bench.models.spec import ModelSpec, enum_member
 
 ENSEMBLE_FORMAT = "ensemble"

@@ -99,7 +99,7 @@ class ModelSpec:
         interpolation: resize mode used when ``input_size`` differs from the input's size.
         arch_kwargs: builder keyword arguments beyond ``num_classes`` (e.g. a ViT's ``num_heads``).
         class_map: for a network trained on other classes, the network output scored as each class of the
-            source, in class order (see :mod:`libkd_bench.models.class_map`); ``num_classes`` is then the number
+            source, in class order (see :mod:`libkd_bench.models.loading.class_map`); ``num_classes`` is then the number
             of scored classes. Empty: the outputs as they are.
     """
 

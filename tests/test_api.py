@@ -21,7 +21,7 @@ import libkd_bench
 from libkd_bench.cli import main
 from libkd_bench.core.errors import BenchError
 from libkd_bench.models import create_architecture
-from libkd_bench.models.in_memory import state_dict_sha256
+from libkd_bench.models.loading.in_memory import state_dict_sha256
 
 # what differs between two runs of the same weights: when and how fast they ran, and which file held them
 VOLATILE = (

@@ -20,8 +20,8 @@ from libkd_bench.datasets_gen.seeding import SetSeed
 from libkd_bench.datasets_gen.store import SetStore
 from libkd_bench.metrics.bootstrap import BootstrapConfig
 from libkd_bench.metrics.outcomes import SetOutcome
+from libkd_bench.records.metric_rows import metric_rows
 from libkd_bench.records.run_record import RunRecord
-from libkd_bench.records.summary import BootstrapPool, run_metrics
 from libkd_bench.reports.leaderboard import long_frame
 from libkd_bench.reports.markdown import leaderboard_markdown
 
@@ -327,7 +327,7 @@ def record(rows: list) -> RunRecord:
 
 
 def test_aggregate_rows_by_hand() -> None:
-    rows = {row.key(): row for row in run_metrics(family_run(), BootstrapPool(BootstrapConfig()))}
+    rows = {row.key(): row for row in metric_rows(family_run(), BootstrapConfig())}
     for severity, accuracy in zip(range(1, 6), (0.65, 0.60, 0.55, 0.50, 0.45), strict=True):
         row = rows[FAMILY, severity, "accuracy"]
         assert (row.value, row.severity_label, row.n) == (pytest.approx(accuracy), f"severity={severity}", N)
@@ -338,12 +338,12 @@ def test_aggregate_rows_by_hand() -> None:
     assert whole.ci_low < whole.value < whole.ci_high
     assert rows[FAMILY, None, "bias_ratio_cc"].value == pytest.approx((0.55 - 0.1) / (0.75 - 0.1))
     assert rows["corruption-fog", 2, "accuracy"].value == pytest.approx((15 - 2 - 9 % 3) / N)  # per-set rows stay
-    partial = run_metrics(family_run(CORRUPTION_SETS[:-1]), BootstrapPool(BootstrapConfig()))
+    partial = metric_rows(family_run(CORRUPTION_SETS[:-1]), BootstrapConfig())
     assert not [row for row in partial if row.set == FAMILY]  # 14 of 15: no family mean
 
 
 def test_corruptions_column_and_long_rows() -> None:
-    run = record(run_metrics(family_run(), BootstrapPool(BootstrapConfig())))
+    run = record(metric_rows(family_run(), BootstrapConfig()))
     text = leaderboard_markdown([run])
     header = next(line for line in text.splitlines() if line.startswith("| Method"))
     assert "Corruptions" in header
@@ -358,7 +358,7 @@ def test_corruptions_column_and_long_rows() -> None:
 
 
 def test_old_records_without_the_family_render_as_before() -> None:
-    partial = record(run_metrics(family_run(()), BootstrapPool(BootstrapConfig())))
+    partial = record(metric_rows(family_run(()), BootstrapConfig()))
     loaded = RunRecord.from_json(partial.to_json())
     assert "Corruptions" not in leaderboard_markdown([loaded])
 
@@ -376,7 +376,7 @@ NOT_MONOTONE = {"glass-blur"}
 def test_resnet20_accuracy_falls_with_severity() -> None:
     if not (SHARED_TEST_NPZ.is_file() and RESNET20.is_file()):
         pytest.skip("shared CIFAR-10 copy or ResNet-20 checkpoint not found under ../shared")
-    from libkd_bench.models.loading import load_model
+    from libkd_bench.models.loading.load import load_model
     from libkd_bench.scoring.forward import EngineConfig, ForwardEngine
 
     with np.load(SHARED_TEST_NPZ) as data:

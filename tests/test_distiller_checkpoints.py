@@ -24,9 +24,9 @@ from cli_helpers import assert_one_line_error, run_cli
 from conftest import synthetic_images
 
 from libkd_bench.core.errors import BenchError
-from libkd_bench.models.checkpoint_contents import KD_PARTS
-from libkd_bench.models.cli_args import KD_PARTS as CLI_PARTS
-from libkd_bench.models.loading import load_model
+from libkd_bench.models.loading.cli_args import KD_PARTS as CLI_PARTS
+from libkd_bench.models.loading.contents import KD_PARTS
+from libkd_bench.models.loading.load import load_model
 from libkd_bench.models.registry import create_architecture
 
 

@@ -13,9 +13,9 @@ from torch import nn
 
 from libkd_bench.core.errors import BenchError
 from libkd_bench.core.normalisation import Preset
-from libkd_bench.models.checkpoints import CheckpointInfo
 from libkd_bench.models.ensemble import Combine, EnsembleClassifier, ensemble_model
-from libkd_bench.models.loading import LoadedModel
+from libkd_bench.models.loading.checkpoints import CheckpointInfo
+from libkd_bench.models.loading.load import LoadedModel
 from libkd_bench.models.spec import ModelSpec
 from libkd_bench.records.run_record import RunRecord, read_record
 from libkd_bench.scoring.logits_cache import KEY_DIGITS

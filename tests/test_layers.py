@@ -107,3 +107,34 @@ def test_the_import_check_sees_a_generator_that_imports_the_models(tmp_path: Pat
     module.parent.mkdir()
     module.write_text("from libkd_bench.models.spec import PRESET_STATS\n")
     assert imported_modules(module) == {"libkd_bench.models.spec"}
+
+
+ROW_BUILDERS = {"run_metrics", "comparison_metrics", "transfer_metrics", "corruption_rows"}
+
+
+def calls_of(path: Path, names: set[str]) -> set[str]:
+    """Names in ``names`` that ``path`` calls (as ``f(...)`` or ``module.f(...)``)."""
+    called = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            function = node.func
+            name = function.id if isinstance(function, ast.Name) else getattr(function, "attr", None)
+            if name in names:
+                called.add(name)
+    return called
+
+
+def test_the_metric_rows_of_a_run_are_assembled_in_one_module() -> None:
+    assembling = {
+        str(path.relative_to(REPO)): sorted(called)
+        for path in module_files("bench")
+        if (called := calls_of(path, ROW_BUILDERS)) and path.name not in {"metric_rows.py"}
+    }
+    # comparison.transfer_metrics wraps records.transfer.transfer_metrics (the same rows, on comparable sets)
+    assert assembling == {"bench/records/comparison.py": ["transfer_metrics"]}
+
+
+def test_the_assembly_check_sees_a_second_assembler(tmp_path: Path) -> None:
+    module = tmp_path / "rescore.py"
+    module.write_text("from x import run_metrics\n\ndef rows(o, pool):\n    return run_metrics(o, pool)\n")
+    assert calls_of(module, ROW_BUILDERS) == {"run_metrics"}

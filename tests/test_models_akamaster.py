@@ -16,7 +16,7 @@ from conftest import SHARED_CHECKPOINTS, SHARED_TEST_NPZ
 
 from libkd_bench.cli import main
 from libkd_bench.core.normalisation import PRESET_STATS, Preset
-from libkd_bench.models.loading import LoadedModel, load_model
+from libkd_bench.models.loading.load import LoadedModel, load_model
 from libkd_bench.scoring.forward import EngineConfig, ForwardEngine
 
 # depth: (file, parameters as counted by akamaster's test(), best_prec1 stored in the file)

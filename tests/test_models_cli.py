@@ -11,7 +11,7 @@ import torch
 from cli_helpers import assert_one_line_error, run_cli
 
 from libkd_bench.core.normalisation import Preset
-from libkd_bench.models.cli_args import (
+from libkd_bench.models.loading.cli_args import (
     add_model_arguments,
     load_model_from_args,
     overrides_from_args,

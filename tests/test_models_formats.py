@@ -24,10 +24,10 @@ from libkd_bench.core.errors import BenchError
 from libkd_bench.core.normalisation import PRESET_STATS
 from libkd_bench.core.torch_runtime import torch_threads
 from libkd_bench.models import registry
-from libkd_bench.models.checkpoint_contents import PREFIXES, WRAPPER_KEYS
-from libkd_bench.models.checkpoint_formats import UnsafePickleWarning
-from libkd_bench.models.detect import signature
-from libkd_bench.models.loading import LoadedModel, load_model
+from libkd_bench.models.loading.contents import PREFIXES, WRAPPER_KEYS
+from libkd_bench.models.loading.detect import signature
+from libkd_bench.models.loading.formats import UnsafePickleWarning
+from libkd_bench.models.loading.load import LoadedModel, load_model
 from libkd_bench.models.registry import create_architecture, list_architectures
 from libkd_bench.models.spec import SpecOverrides
 

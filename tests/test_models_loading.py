@@ -16,10 +16,10 @@ from libkd_bench.core.errors import BenchError
 from libkd_bench.core.normalisation import PRESET_STATS, Preset
 from libkd_bench.core.torch_runtime import torch_threads
 from libkd_bench.models import registry
-from libkd_bench.models.loading import load_model
+from libkd_bench.models.loading.load import load_model
+from libkd_bench.models.loading.wrapped import NormalizedClassifier, select_logits
 from libkd_bench.models.registry import create_architecture
 from libkd_bench.models.spec import Interpolation, ModelSpec, SpecOverrides
-from libkd_bench.models.wrapped import NormalizedClassifier, select_logits
 
 EXAMPLE = REPO / "examples" / "kd_layer_student.py"
 

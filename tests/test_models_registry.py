@@ -7,7 +7,7 @@ import torch
 
 from libkd_bench.core.errors import BenchError
 from libkd_bench.models import registry
-from libkd_bench.models.detect import describe_mismatch, detect_architecture, signature
+from libkd_bench.models.loading.detect import describe_mismatch, detect_architecture, signature
 from libkd_bench.models.registry import create_architecture, get_architecture, is_architecture, list_architectures
 
 FIXED = [e.name for e in registry.registered_entries() if e.infer_kwargs is None]

@@ -17,8 +17,8 @@ from conftest import RESNET20, SHARED_TEST_NPZ
 
 from libkd_bench.core.errors import BenchError
 from libkd_bench.core.normalisation import PRESET_STATS, Preset
-from libkd_bench.models.cli_args import add_model_arguments, overrides_from_args
-from libkd_bench.models.loading import load_model
+from libkd_bench.models.loading.cli_args import add_model_arguments, overrides_from_args
+from libkd_bench.models.loading.load import load_model
 from libkd_bench.models.spec import ModelSpec, SpecOverrides, parse_normalisation
 from libkd_bench.scoring.preprocessing_check import (
     CHECK_IMAGES,

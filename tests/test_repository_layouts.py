@@ -18,9 +18,9 @@ from cli_helpers import run_cli
 from conftest import synthetic_images
 
 from libkd_bench.core.normalisation import PRESET_STATS, Preset
-from libkd_bench.models.checkpoint_contents import find_state_dict
-from libkd_bench.models.detect import detect_architecture, signature
-from libkd_bench.models.loading import load_model
+from libkd_bench.models.loading.contents import find_state_dict
+from libkd_bench.models.loading.detect import detect_architecture, signature
+from libkd_bench.models.loading.load import load_model
 from libkd_bench.models.registry import ArchitectureEntry, get_architecture, registered_entries
 from libkd_bench.models.spec import SpecOverrides
 
@@ -182,7 +182,7 @@ def test_huyvnphan_mobilenet_v2_loads_as_chenyaofo_layout_and_takes_its_own_pres
 
 def test_vgg_layouts_of_three_repositories_tell_apart_by_head_shapes() -> None:
     """kuangliu's Linear(512) head, chenyaofo's 512-512-512 and huyvnphan's 4096-4096 heads."""
-    from libkd_bench.models.detect import signature
+    from libkd_bench.models.loading.detect import signature
 
     heads = {}
     for name in ("vgg16_kuangliu", "vgg16_bn_chenyaofo", "vgg16_bn_huyvnphan"):

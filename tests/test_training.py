@@ -26,7 +26,8 @@ from training_fixtures import (
 from libkd_bench.core.errors import BenchError
 from libkd_bench.core.torch_runtime import torch_threads
 from libkd_bench.models import zoo
-from libkd_bench.models.loading import load_model
+from libkd_bench.models.loading.load import load_model
+from libkd_bench.models.loading.wrapped import NormalizedClassifier
 from libkd_bench.models.training.augment import apply_params
 from libkd_bench.models.training.data import load_split
 from libkd_bench.models.training.export import export_model
@@ -34,7 +35,6 @@ from libkd_bench.models.training.loop import train
 from libkd_bench.models.training.recipe import Method, Recipe, TrainConfig, get_recipe, recipe_names
 from libkd_bench.models.training.teacher_bank import build_bank, view_table
 from libkd_bench.models.training.teachers import TeacherEnsemble
-from libkd_bench.models.wrapped import NormalizedClassifier
 
 CPU = torch.device("cpu")
 

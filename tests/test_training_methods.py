@@ -18,7 +18,7 @@ from training_fixtures import random_wrapped, split, teachers_for, tiny
 from libkd_bench.core.errors import BenchError
 from libkd_bench.core.torch_runtime import torch_threads
 from libkd_bench.models import zoo
-from libkd_bench.models.loading import load_model
+from libkd_bench.models.loading.load import load_model
 from libkd_bench.models.registry import create_architecture
 from libkd_bench.models.training.data import ImageSplit, load_split
 from libkd_bench.models.training.export import clean_accuracy, export_model

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from libkd_bench.core.errors import BenchError
 from libkd_bench.core.normalisation import Preset
 from libkd_bench.models import zoo
-from libkd_bench.models.loading import load_model
+from libkd_bench.models.loading.load import load_model
 from libkd_bench.models.registry import create_architecture
 from libkd_bench.models.spec import SpecOverrides
 

@@ -13,6 +13,7 @@ import torch
 from conftest import SHARED_CHECKPOINTS, synthetic_images
 
 from libkd_bench.models import zoo
+from libkd_bench.models.loading.wrapped import NormalizedClassifier
 from libkd_bench.models.registry import create_architecture
 from libkd_bench.models.spec import SpecOverrides
 from libkd_bench.models.training.data import ImageSplit
@@ -20,7 +21,6 @@ from libkd_bench.models.training.export import spec_sidecar
 from libkd_bench.models.training.loop import recipe_spec
 from libkd_bench.models.training.recipe import RECIPE_TEACHER, ZOO_TEACHER, Recipe, get_recipe
 from libkd_bench.models.training.teachers import TeacherEnsemble, load_teachers
-from libkd_bench.models.wrapped import NormalizedClassifier
 
 TINY_VIT = {"depth": 1, "embed_dim": 32, "num_heads": 2}
 

@@ -12,7 +12,7 @@ HELP = "show a checkpoint's format, tensors, architecture, preprocessing and sto
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from libkd_bench.models.cli_args import add_model_arguments
+    from libkd_bench.models.loading.cli_args import add_model_arguments
 
     parser.add_argument("checkpoint", metavar="CKPT", help="checkpoint file or zoo:NAME")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -32,8 +32,8 @@ def _part_line(part: str, other_parts: tuple[str, ...]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from libkd_bench.models.cli_args import overrides_from_args
-    from libkd_bench.models.inspection import inspect_checkpoint
+    from libkd_bench.models.loading.cli_args import overrides_from_args
+    from libkd_bench.models.loading.inspection import inspect_checkpoint
     from libkd_bench.models.user_architectures import add_arch_paths
 
     add_arch_paths(args.arch_path)

@@ -28,7 +28,7 @@ def name_pattern(text: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from libkd_bench.core.errors import BenchError
-    from libkd_bench.models.detect import DEFAULT_NUM_CLASSES, signature
+    from libkd_bench.models.loading.detect import DEFAULT_NUM_CLASSES, signature
     from libkd_bench.models.registry import get_architecture, list_architectures
     from libkd_bench.models.zoo import ZOO
 

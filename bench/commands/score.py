@@ -30,7 +30,7 @@ HELP = "score checkpoints on the clean split and every derived set"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from libkd_bench.models.cli_args import add_model_arguments
+    from libkd_bench.models.loading.cli_args import add_model_arguments
 
     parser.add_argument("checkpoints", nargs="+", metavar="CKPT", help="checkpoint file or zoo:NAME")
     add = parser.add_argument_group("what is scored and where").add_argument
@@ -75,7 +75,7 @@ def score_request(args: argparse.Namespace) -> ScoreRequest:
     """The typed request the flags say; every flag is validated here, before anything is loaded."""
     from libkd_bench.core.locations import default_sets_dir
     from libkd_bench.metrics.bootstrap import BootstrapConfig
-    from libkd_bench.models.cli_args import load_options_from_args
+    from libkd_bench.models.loading.cli_args import load_options_from_args
     from libkd_bench.records.model_card import given_card
     from libkd_bench.scoring.adversarial_settings import AdversarialConfig, parse_attacks, parse_eps
     from libkd_bench.scoring.attention import AttentionConfig

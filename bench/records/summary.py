@@ -5,7 +5,8 @@ level) and one for the whole set (``severity`` None: the mean accuracy over leve
 accuracy); a set without levels gets only the whole-set rows. Adversarial pseudo-sets are ratioed against
 clean accuracy on their own image subset; external sets (not drawn from the clean split) against clean accuracy
 on the whole split, unpaired (:func:`unpaired_accuracy_summary`). A run scored on all 15 ``corruption-*`` sets
-also gets the family's means as the pseudo-set ``corruptions`` (:mod:`libkd_bench.records.corruption_summary`).
+also gets the family's means as the pseudo-set ``corruptions`` (:mod:`libkd_bench.records.corruption_summary`,
+added by :mod:`libkd_bench.records.metric_rows`, which assembles every row of a run).
 ``bias_ratio_cc`` is corrected for the run's own chance on each set and on clean (predicted share x label share,
 :func:`libkd_bench.metrics.chance.chance_of_run`), resampled with the images. Undefined values are left out,
 never written as NaN.
@@ -30,7 +31,6 @@ from libkd_bench.metrics.formulas import (
     shape_decisions,
 )
 from libkd_bench.metrics.outcomes import CLEAN, SetOutcome
-from libkd_bench.records.corruption_summary import corruption_rows
 from libkd_bench.records.run_record import MetricRow
 
 WHOLE_SET = 0  # level number used internally for "the set as a whole" (severity None in rows)
@@ -180,7 +180,8 @@ def metric_row(
 
 
 def run_metrics(outcomes: Mapping[str, SetOutcome], pool: BootstrapPool) -> list[MetricRow]:
-    """Every single-run metric row, in the order of ``outcomes`` (which must hold ``clean``)."""
+    """Every row of the run's own sets, in the order of ``outcomes`` (which must hold ``clean``); the family means
+    and the rows against reference runs are added by :func:`libkd_bench.records.metric_rows.metric_rows`."""
     if CLEAN not in outcomes:
         raise ValueError("run metrics need the clean outcome")
     clean = outcomes[CLEAN]
@@ -198,7 +199,6 @@ def run_metrics(outcomes: Mapping[str, SetOutcome], pool: BootstrapPool) -> list
         if outcome.shape_labels is not None:
             rows.extend(_shape_bias_rows(outcome, boot))
             rows.extend(_chance_corrected_shape_rows(outcome, boot))
-    rows.extend(corruption_rows(outcomes, clean, pool))  # the corruption family's means, when all 15 were scored
     return [row for row in rows if row is not None]
 
 

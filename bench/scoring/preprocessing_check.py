@@ -22,9 +22,9 @@ import torch
 
 from libkd_bench.core.errors import BenchError
 from libkd_bench.core.normalisation import PRESET_STATS, Preset, Triple
-from libkd_bench.models.loading import LoadedModel
+from libkd_bench.models.loading.load import LoadedModel
+from libkd_bench.models.loading.wrapped import NormalizedClassifier
 from libkd_bench.models.spec import ModelSpec
-from libkd_bench.models.wrapped import NormalizedClassifier
 
 CHECK_IMAGES = 256
 MARGIN = 0.10  # accuracy, on the [0, 1] scale

@@ -7,6 +7,7 @@ per-image outcomes come from its own logits cache, so it never needs to be score
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,18 @@ class KdContext:
             raise BenchError("--recipe-control needs --teacher and --baseline: give both, or drop --recipe-control")
         if self.seed_of is not None and not self.seed_of.strip():
             raise BenchError("--seed-of must not be empty; give the name of the model this run is a seed of")
+
+    def reference_outcomes(self) -> dict[str, Mapping[str, SetOutcome] | None]:
+        """The reference runs' outcomes by role, as :func:`~libkd_bench.records.metric_rows.metric_rows` takes
+        them (None where a role has no run)."""
+        return {
+            role: (run.outcomes if run is not None else None)
+            for role, run in (
+                ("teacher", self.teacher),
+                ("baseline", self.baseline),
+                ("recipe_control", self.recipe_control),
+            )
+        }
 
     def preload(self) -> None:
         """Read the reference runs' logits caches now, so a missing one fails before any forward pass."""

@@ -1,8 +1,6 @@
-"""Metric rows of a run from its outcomes, and records rebuilt from their logits caches (no torch needed).
-
-``score`` and ``rescore`` both call :func:`metric_rows`, so a record's metrics are a pure function of its
-cached logits, labels, teacher/baseline runs and bootstrap settings: rescoring an unchanged run rewrites the
-same numbers.
+"""Records rebuilt from their logits caches (no torch needed): the rows come from
+:func:`libkd_bench.records.metric_rows.metric_rows`, as ``score``'s do, so rescoring an unchanged run rewrites
+the same numbers.
 """
 
 from __future__ import annotations
@@ -14,28 +12,10 @@ from pathlib import Path
 
 from libkd_bench.metrics.bootstrap import BootstrapConfig
 from libkd_bench.metrics.outcomes import SetOutcome
-from libkd_bench.records.comparison import Role, comparison_metrics, transfer_metrics
-from libkd_bench.records.run_record import MetricRow, RunRecord
-from libkd_bench.records.summary import BootstrapPool, run_metrics
+from libkd_bench.records.metric_rows import metric_rows
+from libkd_bench.records.run_record import RunRecord
 from libkd_bench.scoring.attention import cached_alignment_rows
 from libkd_bench.scoring.reference_runs import KdContext
-
-
-def metric_rows(outcomes: Mapping[str, SetOutcome], kd: KdContext, bootstrap: BootstrapConfig) -> tuple[MetricRow, ...]:
-    """All rows of a run: its own metrics, then those against the teacher (with fidelity), the baseline, and bias
-    transfer (beyond the recipe control's, when there is one)."""
-    pool = BootstrapPool(bootstrap)
-    rows = run_metrics(outcomes, pool)
-    teacher = kd.teacher.outcomes if kd.teacher else None
-    baseline = kd.baseline.outcomes if kd.baseline else None
-    if teacher is not None:
-        rows += comparison_metrics(outcomes, teacher, Role.TEACHER, pool)
-    if baseline is not None:
-        rows += comparison_metrics(outcomes, baseline, Role.BASELINE, pool)
-    if teacher is not None and baseline is not None:
-        control = kd.recipe_control.outcomes if kd.recipe_control else None
-        rows += transfer_metrics(outcomes, teacher, baseline, pool, control)
-    return tuple(rows)
 
 
 def rescore_record(
@@ -53,7 +33,10 @@ def rescore_record(
         "confidence": bootstrap.confidence,
         "rescored": utc_now(),
     }
-    metrics = (*metric_rows(outcomes, kd, bootstrap), *cached_alignment_rows(record, results, kd, bootstrap))
+    metrics = (
+        *metric_rows(outcomes, bootstrap, **kd.reference_outcomes()),
+        *cached_alignment_rows(record, results, kd, bootstrap),
+    )
     return dataclasses.replace(record, metrics=metrics, kd=kd.to_json(), scoring=scoring)
 
 

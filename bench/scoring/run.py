@@ -24,6 +24,7 @@ from libkd_bench.core.provenance import library_versions
 from libkd_bench.datasets_gen.store import StoredSet
 from libkd_bench.metrics.bootstrap import BootstrapConfig
 from libkd_bench.metrics.outcomes import SetOutcome
+from libkd_bench.records.metric_rows import metric_rows
 from libkd_bench.records.run_record import RunRecord
 from libkd_bench.scoring.adversarial_settings import AdversarialConfig
 from libkd_bench.scoring.attention import AttentionConfig, score_attention
@@ -32,7 +33,7 @@ from libkd_bench.scoring.forward import EngineConfig, ForwardEngine
 from libkd_bench.scoring.logits_cache import LABEL_ARRAYS, LogitsCache, read_unless_damaged
 from libkd_bench.scoring.passes import attack_entries, attacked_subset, forward_passes, in_process
 from libkd_bench.scoring.reference_runs import KdContext
-from libkd_bench.scoring.rescore import metric_rows, utc_now
+from libkd_bench.scoring.rescore import utc_now
 from libkd_bench.scoring.sets import ScoringSets
 from libkd_bench.scoring.stored_outcomes import (
     adversarial_key,
@@ -124,7 +125,7 @@ def score_model(
         source=sets.source,
         checkpoint=loaded.checkpoint.to_json(),
         spec=spec,
-        metrics=(*metric_rows(outcomes, kd, options.bootstrap), *attention_rows),
+        metrics=(*metric_rows(outcomes, options.bootstrap, **kd.reference_outcomes()), *attention_rows),
         sets={**set_entries, **adv_entries},
         kd=kd.to_json(),
         efficiency=efficiency,

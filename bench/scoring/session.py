@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from libkd_bench.core.errors import BenchError
 from libkd_bench.core.executor import ExecutorChoice, LocalExecutor, WorkerInput
 from libkd_bench.metrics.bootstrap import BootstrapConfig
-from libkd_bench.models.cli_args import LoadOptions
+from libkd_bench.models.loading.cli_args import LoadOptions
 from libkd_bench.models.zoo import PREFIX as ZOO_PREFIX
 from libkd_bench.records.comparison import Role
 from libkd_bench.records.model_card import ModelCard, scored_card
@@ -37,7 +37,7 @@ from libkd_bench.scoring.attention import AttentionConfig
 
 if TYPE_CHECKING:
     from libkd_bench.models import LoadedModel
-    from libkd_bench.models.in_memory import Preprocess
+    from libkd_bench.models.loading.in_memory import Preprocess
     from libkd_bench.scoring.passes import PassModel
     from libkd_bench.scoring.reference_runs import KdContext
     from libkd_bench.scoring.sets import ScoringSets
@@ -78,8 +78,8 @@ class CheckpointModel:
     def load(self, device: str, name: str) -> LoadedModel:
         """The model one record is about: the checkpoint, or the ensemble, mapped to the source's classes."""
         from libkd_bench.datasets_gen.classes import NUM_CLASSES
-        from libkd_bench.models.class_map import match_source_classes
         from libkd_bench.models.ensemble import ensemble_model
+        from libkd_bench.models.loading.class_map import match_source_classes
 
         members = [self.loading.load(checkpoint, device) for checkpoint in self.checkpoints]
         loaded = ensemble_model(members, self.ensemble_combine) if self.ensemble else members[0]
@@ -105,7 +105,7 @@ class CheckpointModel:
 
     def _files(self) -> list[Path]:
         """The files loading reads: each checkpoint (a zoo name's local copy) and its sidecar, if any."""
-        from libkd_bench.models.sidecar import sidecar_path
+        from libkd_bench.models.loading.sidecar import sidecar_path
         from libkd_bench.models.zoo import fetch
 
         files = []
@@ -120,14 +120,14 @@ class CheckpointModel:
 @dataclass(frozen=True)
 class ModuleModel:
     """A network in memory taking [0, 1] images, with its preprocessing stated (see
-    :mod:`libkd_bench.models.in_memory` for what its record keeps as identity)."""
+    :mod:`libkd_bench.models.loading.in_memory` for what its record keeps as identity)."""
 
     module: Any  # torch.nn.Module; typed loosely so this module imports no torch
     preprocess: Preprocess
 
     def __post_init__(self) -> None:
         if self.preprocess is None:
-            from libkd_bench.models.in_memory import PREPROCESS_HINT
+            from libkd_bench.models.loading.in_memory import PREPROCESS_HINT
 
             raise BenchError(f"a model in memory needs its preprocessing stated; {PREPROCESS_HINT}")
 
@@ -140,8 +140,8 @@ class ModuleModel:
 
     def load(self, device: str, name: str) -> LoadedModel:
         from libkd_bench.datasets_gen.classes import NUM_CLASSES
-        from libkd_bench.models.class_map import match_source_classes
-        from libkd_bench.models.in_memory import in_memory_model
+        from libkd_bench.models.loading.class_map import match_source_classes
+        from libkd_bench.models.loading.in_memory import in_memory_model
 
         return match_source_classes(in_memory_model(self.module, self.preprocess, device), NUM_CLASSES, None, name)
 

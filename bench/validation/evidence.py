@@ -20,7 +20,7 @@ from libkd_bench.datasets_gen.store import StoredSet
 from libkd_bench.metrics.bootstrap import BootstrapConfig
 
 if TYPE_CHECKING:
-    from libkd_bench.models.loading import LoadedModel
+    from libkd_bench.models.loading.load import LoadedModel
     from libkd_bench.scoring.forward import EngineConfig
 
 
@@ -61,7 +61,7 @@ class ModelPool:
         self._loaded: dict[str, LoadedModel] = {}
 
     def _load_zoo(self, name: str) -> LoadedModel:
-        from libkd_bench.models.loading import load_model
+        from libkd_bench.models.loading.load import load_model
 
         return load_model(f"zoo:{name}", device=self.device)
 

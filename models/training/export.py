@@ -5,7 +5,7 @@ in float16 when that changes clean accuracy by less than :data:`FP16_TOLERANCE`,
 ``OUT/NAME.safetensors.json`` holds the spec (arch, num_classes, preset, input size, arch options) and, under
 ``training``, how the weights were made: recipe, method and its constants, teachers, baseline, schedule,
 training time, device, clean accuracy and library versions. The accuracy is that of the exported file as
-loaded through :func:`libkd_bench.models.loading.load_model`, so it is what scoring the file reproduces.
+loaded through :func:`libkd_bench.models.loading.load.load_model`, so it is what scoring the file reproduces.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from torch import nn
 from libkd_bench.core.atomic_io import ensure_writable_dir, write_bytes_atomic, write_text_atomic
 from libkd_bench.core.errors import BenchError
 from libkd_bench.core.provenance import sha256_file
+from libkd_bench.models.loading.wrapped import NormalizedClassifier
 from libkd_bench.models.spec import ModelSpec
 from libkd_bench.models.training.augment import to_float
 from libkd_bench.models.training.data import ImageSplit
-from libkd_bench.models.wrapped import NormalizedClassifier
 
 FP16_TOLERANCE = 0.001  # 0.1 percentage points of clean accuracy
 EVAL_BATCH = 1000
@@ -83,7 +83,7 @@ def _write(folder: Path, name: str, tensors: dict[str, torch.Tensor], sidecar: d
 
 
 def _loaded_accuracy(path: Path, split: ImageSplit, device: torch.device) -> float:
-    from libkd_bench.models.loading import load_model
+    from libkd_bench.models.loading.load import load_model
 
     return clean_accuracy(load_model(path, device=device).module, split, device)
 

@@ -1,11 +1,11 @@
 """The one training loop: a recipe's network, trained as the wrapped model that ``libkd-bench score`` loads.
 
-All images stay on the device as one uint8 tensor; each batch is cropped, flipped and scaled to [0, 1] there,
-then normalised with the recipe's preset exactly as :class:`~libkd_bench.models.wrapped.NormalizedClassifier` does. On
-CUDA the forward passes run under bfloat16 autocast with channels-last memory. Every random draw derives from
-the recipe's seed: initialisation from (seed), the order and augmentation of epoch e from (seed, e), fixed
-teacher views from (seed, view); so a run stopped after any epoch and resumed from ``WORKDIR/last.pt`` ends
-with the same weights as one that never stopped (bit for bit on the CPU).
+All images stay on the device as one uint8 tensor; each batch is cropped, flipped and scaled to [0, 1] there, then
+normalised with the recipe's preset exactly as :class:`~libkd_bench.models.loading.wrapped.NormalizedClassifier`
+does. On CUDA the forward passes run under bfloat16 autocast with channels-last memory. Every random draw derives
+from the recipe's seed: initialisation from (seed), the order and augmentation of epoch e from (seed, e), fixed
+teacher views from (seed, view); so a run stopped after any epoch and resumed from ``WORKDIR/last.pt`` ends with
+the same weights as one that never stopped (bit for bit on the CPU).
 
 Teacher logits are precomputed for LIB-KD only (:mod:`~libkd_bench.models.training.teacher_bank`); every other
 method runs the teacher on the batch the student sees. Feature methods (FitNet, AT) read the stage outputs of

@@ -71,7 +71,7 @@ def load_teachers(references: Sequence[str], search: Sequence[Path], device: tor
     """The frozen ensemble of ``references`` on ``device``, or None when there are none."""
     if not references:
         return None
-    from libkd_bench.models.loading import load_model
+    from libkd_bench.models.loading.load import load_model
 
     modules, infos = [], []
     for reference in references:

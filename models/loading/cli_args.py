@@ -3,7 +3,7 @@
 ``add_model_arguments`` adds them to a parser (importing nothing heavy, so ``--help`` stays instant);
 ``load_options_from_args`` turns the parsed flags into :class:`LoadOptions`, a typed, picklable value that
 travels to the scoring session and to its workers in place of the parsed flags, and
-:meth:`LoadOptions.load` makes the :func:`libkd_bench.models.loading.load_model` call. Flags override a
+:meth:`LoadOptions.load` makes the :func:`libkd_bench.models.loading.load.load_model` call. Flags override a
 checkpoint's sidecar, which overrides the architecture's defaults.
 """
 
@@ -20,10 +20,10 @@ from libkd_bench.core.errors import BenchError
 from libkd_bench.core.normalisation import Preset
 from libkd_bench.models.spec import Interpolation, SpecOverrides, parse_normalisation
 
-KD_PARTS = ("student", "teacher")  # as libkd_bench.models.checkpoint_contents, which imports torch
+KD_PARTS = ("student", "teacher")  # as libkd_bench.models.loading.contents, which imports torch
 
 if TYPE_CHECKING:
-    from libkd_bench.models.loading import LoadedModel
+    from libkd_bench.models.loading.load import LoadedModel
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -144,7 +144,7 @@ class LoadOptions:
 
     def load(self, checkpoint: str | os.PathLike[str], device: str = "cpu") -> LoadedModel:
         """Load ``checkpoint`` (a file or ``zoo:NAME``) as these options say."""
-        from libkd_bench.models.loading import load_model
+        from libkd_bench.models.loading.load import load_model
         from libkd_bench.models.user_architectures import add_arch_paths
 
         add_arch_paths(self.arch_paths)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from libkd_bench.core.errors import BenchError
-from libkd_bench.models.checkpoints import CheckpointInfo, open_checkpoint
-from libkd_bench.models.detect import detect_architecture
-from libkd_bench.models.loading import load_opened
+from libkd_bench.models.loading.checkpoints import CheckpointInfo, open_checkpoint
+from libkd_bench.models.loading.detect import detect_architecture
+from libkd_bench.models.loading.load import load_opened
 from libkd_bench.models.registry import get_architecture
 from libkd_bench.models.spec import ModelSpec, SpecOverrides
 from libkd_bench.models.user_architectures import load_arch_module

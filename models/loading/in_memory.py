@@ -1,4 +1,4 @@
-"""A network held in memory (the end of a training script) as a :class:`~libkd_bench.models.loading.LoadedModel`.
+"""A network held in memory (the end of a training script) as a :class:`~libkd_bench.models.loading.load.LoadedModel`.
 
 The network takes float images in [0, 1]; its preprocessing is stated by the caller, never guessed:
 ``none`` when it normalises its input itself, a preset name (``cifar10``...), six numbers as ``--preprocess``
@@ -27,11 +27,11 @@ from torch import nn
 
 from libkd_bench.core.errors import BenchError
 from libkd_bench.core.normalisation import Preset
-from libkd_bench.models.checkpoints import CheckpointInfo
-from libkd_bench.models.detect import Match, detect_architecture
-from libkd_bench.models.loading import LoadedModel
+from libkd_bench.models.loading.checkpoints import CheckpointInfo
+from libkd_bench.models.loading.detect import Match, detect_architecture
+from libkd_bench.models.loading.load import LoadedModel
+from libkd_bench.models.loading.wrapped import NormalizedClassifier
 from libkd_bench.models.spec import CIFAR_INPUT_SIZE, SpecOverrides, parse_normalisation
-from libkd_bench.models.wrapped import NormalizedClassifier
 
 IN_MEMORY_FORMAT = "in-memory"
 IN_MEMORY_PREFIX = "in-memory:"

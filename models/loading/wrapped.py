@@ -54,7 +54,7 @@ class NormalizedClassifier(nn.Module):
         self.register_buffer("class_indices", None, persistent=False)
 
     def map_classes(self, indices: tuple[int, ...]) -> None:
-        """Return only these outputs, in this order (see :mod:`libkd_bench.models.class_map`)."""
+        """Return only these outputs, in this order (see :mod:`libkd_bench.models.loading.class_map`)."""
         self.class_indices = torch.tensor(indices, dtype=torch.long, device=self.mean.device)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

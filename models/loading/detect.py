@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from libkd_bench.datasets_gen.classes import NUM_CLASSES
-from libkd_bench.models.checkpoint_contents import shapes_of
+from libkd_bench.models.loading.contents import shapes_of
 from libkd_bench.models.registry import ArchitectureBuildError, ArchitectureEntry, registered_entries
 from libkd_bench.models.user_architectures import load_all_entry_points
 

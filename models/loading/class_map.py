@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from libkd_bench.core.errors import BenchError
-from libkd_bench.models.loading import LoadedModel
-from libkd_bench.models.wrapped import NormalizedClassifier
+from libkd_bench.models.loading.load import LoadedModel
+from libkd_bench.models.loading.wrapped import NormalizedClassifier
 
 CLASS_MAP_FLAG = "--class-map"
 

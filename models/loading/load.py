@@ -17,9 +17,9 @@ import torch
 
 from libkd_bench.core.errors import BenchError
 from libkd_bench.core.torch_runtime import torch_threads
-from libkd_bench.models.checkpoint_contents import non_finite_tensors, shapes_of
-from libkd_bench.models.checkpoints import CheckpointInfo, OpenedCheckpoint, open_checkpoint
-from libkd_bench.models.detect import (
+from libkd_bench.models.loading.checkpoints import CheckpointInfo, OpenedCheckpoint, open_checkpoint
+from libkd_bench.models.loading.contents import non_finite_tensors, shapes_of
+from libkd_bench.models.loading.detect import (
     DEFAULT_NUM_CLASSES,
     Match,
     classifier_classes,
@@ -28,10 +28,10 @@ from libkd_bench.models.detect import (
     detect_architecture,
     signature,
 )
+from libkd_bench.models.loading.wrapped import NormalizedClassifier
 from libkd_bench.models.registry import ArchitectureEntry, get_architecture
 from libkd_bench.models.spec import CIFAR_INPUT_SIZE, ModelSpec, SpecOverrides
 from libkd_bench.models.user_architectures import load_arch_module
-from libkd_bench.models.wrapped import NormalizedClassifier
 
 
 @dataclass(frozen=True)
