@@ -157,7 +157,7 @@ def evaluate(
 
 def _is_run_reference(value: Any) -> bool:
     """A string naming a scored run (run id, model name, record path) rather than a checkpoint to score."""
-    from libkd_bench.models.zoo import PREFIX as ZOO_PREFIX
+    from libkd_bench.core.locations import ZOO_PREFIX
 
     if not isinstance(value, (str, os.PathLike)):
         return False

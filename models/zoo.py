@@ -23,11 +23,11 @@ from urllib.parse import urlparse
 
 from libkd_bench.core.atomic_io import write_bytes_atomic
 from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.core.locations import ZOO_PREFIX
 from libkd_bench.core.normalisation import Preset
 from libkd_bench.core.provenance import sha256_file
 from libkd_bench.models.spec import SpecOverrides
 
-PREFIX = "zoo:"
 MIRROR_ENV = "LIBKD_BENCH_ZOO_DIR"
 CACHE_ENV = "LIBKD_BENCH_ZOO_CACHE"
 DOWNLOAD_TIMEOUT_S = 30
@@ -166,7 +166,7 @@ ZOO: dict[str, ZooEntry] = {
 
 
 def is_zoo_reference(checkpoint: str | os.PathLike[str]) -> bool:
-    return isinstance(checkpoint, str) and checkpoint.startswith(PREFIX)
+    return isinstance(checkpoint, str) and checkpoint.startswith(ZOO_PREFIX)
 
 
 def zoo_entry(name: str) -> ZooEntry:

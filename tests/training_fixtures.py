@@ -12,6 +12,7 @@ import pytest
 import torch
 from conftest import SHARED_CHECKPOINTS, synthetic_images
 
+from libkd_bench.core.locations import ZOO_PREFIX
 from libkd_bench.models import zoo
 from libkd_bench.models.loading.wrapped import NormalizedClassifier
 from libkd_bench.models.registry import create_architecture
@@ -19,7 +20,7 @@ from libkd_bench.models.spec import SpecOverrides
 from libkd_bench.models.training.data import ImageSplit
 from libkd_bench.models.training.export import spec_sidecar
 from libkd_bench.models.training.loop import recipe_spec
-from libkd_bench.models.training.recipe import RECIPE_TEACHER, ZOO_TEACHER, Recipe, get_recipe
+from libkd_bench.models.training.recipe import RECIPE_TEACHER, Recipe, get_recipe
 from libkd_bench.models.training.teachers import TeacherEnsemble, load_teachers
 
 TINY_VIT = {"depth": 1, "embed_dim": 32, "num_heads": 2}
@@ -71,8 +72,8 @@ def teachers_for(recipe: Recipe, folder: Path) -> TeacherEnsemble | None:
     Skips the test when a zoo teacher's shared copy is absent.
     """
     for reference in recipe.teachers:
-        if reference.startswith(ZOO_TEACHER):
-            entry = zoo.zoo_entry(reference[len(ZOO_TEACHER) :])
+        if reference.startswith(ZOO_PREFIX):
+            entry = zoo.zoo_entry(reference[len(ZOO_PREFIX) :])
             if not (SHARED_CHECKPOINTS / entry.filename).is_file():
                 pytest.skip(f"shared teacher checkpoint {entry.filename} not found in {SHARED_CHECKPOINTS}")
         elif not (folder / f"{reference[len(RECIPE_TEACHER) :]}.safetensors").is_file():

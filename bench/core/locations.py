@@ -4,7 +4,8 @@ A record, manifest or leaderboard made on one machine is read on others (committ
 it stores a location the way the user gave it, normalised (``a/../b`` is ``b``, the home folder is ``~``) and
 never made absolute; what identifies the input is its hash.
 
-Also the default location of the set store, which every command that reads or writes one shares.
+Also the default location of the set store, which every command that reads or writes one shares, and the
+prefix of the zoo's checkpoint references (``zoo:NAME``), which records show instead of the weights' path.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 HOME = "~"
 SETS_ENV = "LIBKD_BENCH_SETS"
+ZOO_PREFIX = "zoo:"
 
 
 def default_sets_dir() -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.core.locations import ZOO_PREFIX
 
 LINK_SCHEMES = ("https://", "http://")
 MAX_TEXT = 2000  # characters of one text field: a card describes a model, it does not hold a paper
@@ -185,12 +186,11 @@ def record_card(data: Mapping[str, Any] | None) -> ModelCard:
 def scored_card(checkpoints: list[str], given: ModelCard) -> ModelCard:
     """The card a new run record gets: the zoo entry's card for one ``zoo:NAME`` checkpoint (none for a file or an
     ensemble), with every field of ``given`` (``--card`` and ``--card-field``) over it."""
-    from libkd_bench.models.zoo import PREFIX
     from libkd_bench.models.zoo_cards import zoo_card
 
     base = ModelCard()
-    if len(checkpoints) == 1 and checkpoints[0].startswith(PREFIX):
-        base = card_from_json(zoo_card(checkpoints[0][len(PREFIX) :]), checkpoints[0])
+    if len(checkpoints) == 1 and checkpoints[0].startswith(ZOO_PREFIX):
+        base = card_from_json(zoo_card(checkpoints[0][len(ZOO_PREFIX) :]), checkpoints[0])
     return base.merged(given)
 
 

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from libkd_bench.core.errors import BenchError
 from libkd_bench.core.executor import ExecutorChoice, LocalExecutor, WorkerInput
+from libkd_bench.core.locations import ZOO_PREFIX
 from libkd_bench.metrics.bootstrap import BootstrapConfig
 from libkd_bench.models.loading.cli_args import LoadOptions
-from libkd_bench.models.zoo import PREFIX as ZOO_PREFIX
 from libkd_bench.records.comparison import Role
 from libkd_bench.records.model_card import ModelCard, scored_card
 from libkd_bench.records.run_record import DEFAULT_RESULTS, RunRecord, safe_name

@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from libkd_bench.core.locations import as_given
+from libkd_bench.core.locations import ZOO_PREFIX, as_given
 from libkd_bench.models.loading.contents import StateDict, find_state_dict
 from libkd_bench.models.loading.formats import CheckpointFile, read_checkpoint_file
 from libkd_bench.models.loading.sidecar import read_sidecar, sidecar_path
 from libkd_bench.models.spec import SpecOverrides
-from libkd_bench.models.zoo import PREFIX as ZOO_PREFIX
 from libkd_bench.models.zoo import fetch, is_zoo_reference, zoo_entry
 
 

@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from libkd_bench.core.errors import BenchError, unknown_name_message
+from libkd_bench.core.locations import ZOO_PREFIX
 from libkd_bench.core.normalisation import Preset
 from libkd_bench.core.registry import Registry
 from libkd_bench.models.spec import enum_member
 
-ZOO_TEACHER = "zoo:"
 RECIPE_TEACHER = "recipe:"
 
 
@@ -142,7 +142,7 @@ class Recipe:
         if self.method.needs_teacher != bool(self.teachers):
             raise BenchError(f"recipe {self.name}: method {self.method.value} and teachers {self.teachers} disagree")
         for teacher in self.teachers:
-            if not teacher.startswith((ZOO_TEACHER, RECIPE_TEACHER)):
+            if not teacher.startswith((ZOO_PREFIX, RECIPE_TEACHER)):
                 raise BenchError(f"recipe {self.name}: teacher {teacher!r} must be zoo:NAME or recipe:NAME")
 
     def with_epochs(self, epochs: int) -> Recipe:
