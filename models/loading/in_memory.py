@@ -30,7 +30,7 @@ from libkd_bench.core.normalisation import Preset
 from libkd_bench.models.loading.checkpoints import CheckpointInfo
 from libkd_bench.models.loading.detect import Match, detect_architecture
 from libkd_bench.models.loading.load import LoadedModel
-from libkd_bench.models.loading.wrapped import NormalizedClassifier
+from libkd_bench.models.loading.wrapped import NormalizedClassifier, output_tensors
 from libkd_bench.models.spec import CIFAR_INPUT_SIZE, SpecOverrides, parse_normalisation
 
 IN_MEMORY_FORMAT = "in-memory"
@@ -87,15 +87,7 @@ def _output_width(network: nn.Module, device: torch.device) -> int:
     """The logits width of ``network`` on two blank CIFAR images."""
     with torch.no_grad():
         output = network(torch.zeros(2, 3, CIFAR_INPUT_SIZE, CIFAR_INPUT_SIZE, device=device))
-    if isinstance(output, torch.Tensor):
-        candidates = [output]
-    elif isinstance(output, (tuple, list)):
-        candidates = [o for o in output if isinstance(o, torch.Tensor)]
-    elif isinstance(output, Mapping):
-        candidates = [o for o in output.values() if isinstance(o, torch.Tensor)]
-    else:
-        candidates = []
-    widths = {int(t.shape[1]) for t in candidates if t.dim() == 2 and t.shape[0] == 2}
+    widths = {int(t.shape[1]) for t in output_tensors(output) or [] if t.dim() == 2 and t.shape[0] == 2}
     if len(widths) != 1:
         raise BenchError(
             f"the in-memory network returned {type(output).__name__}, not one (N, num_classes) logits tensor; "

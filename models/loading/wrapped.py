@@ -21,15 +21,22 @@ from libkd_bench.core.errors import BenchError
 from libkd_bench.models.spec import Interpolation, ModelSpec
 
 
+def output_tensors(output: object) -> list[torch.Tensor] | None:
+    """The tensors a network returned: itself, those of a tuple or list, a mapping's values; None for any other
+    kind of output."""
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, (tuple, list)):
+        return [o for o in output if isinstance(o, torch.Tensor)]
+    if isinstance(output, Mapping):
+        return [o for o in output.values() if isinstance(o, torch.Tensor)]
+    return None
+
+
 def select_logits(output: object, batch: int, num_classes: int) -> torch.Tensor:
     """The (batch, num_classes) logits in a network's ``output`` (see the module docstring)."""
-    if isinstance(output, torch.Tensor):
-        candidates = [output]
-    elif isinstance(output, (tuple, list)):
-        candidates = [o for o in output if isinstance(o, torch.Tensor)]
-    elif isinstance(output, Mapping):
-        candidates = [o for o in output.values() if isinstance(o, torch.Tensor)]
-    else:
+    candidates = output_tensors(output)
+    if candidates is None:
         raise BenchError(f"the network returned a {type(output).__name__}; expected logits (a tensor)")
     heads = [t for t in candidates if tuple(t.shape) == (batch, num_classes)]
     if not heads:
