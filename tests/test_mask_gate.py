@@ -53,3 +53,31 @@ def test_gate_raises_the_share_of_plausible_masks(shared_test_npz: Path) -> None
     assert plausible.mean() == pytest.approx(0.71)
     assert precision >= 0.85
     assert recall >= 0.7
+
+
+HELD_OUT = Path(__file__).resolve().parents[1] / "results" / "judgements" / "silhouettes-heldout.csv"
+
+
+@pytest.mark.shared
+def test_the_held_out_silhouette_judgements_are_of_kept_images_outside_the_tuning_sample(
+    shared_test_npz: Path,
+) -> None:
+    """results/judgements/: 100 kept silhouettes of within-class ranks 100-199, none of them among the images
+    the gate was tuned on, each the image it names (hash), each kept by today's gate."""
+    import csv
+
+    from libkd_bench.datasets_gen.sources import load_source
+
+    rows = list(csv.DictReader(HELD_OUT.read_text().splitlines()))
+    tuned = {j["split_index"] for j in json.loads(FIXTURE.read_text())["judgements"]}
+    index = np.array([int(row["split_index"]) for row in rows])
+    assert len(rows) == 100
+    assert not set(index.tolist()) & tuned
+    assert all(100 <= int(row["class_rank"]) < 200 for row in rows)
+    assert {row["judgement"] for row in rows} <= {"recognisable", "blob", "wrong"}
+    split = load_source(f"npz:{shared_test_npz}", limit=2000)
+    for row, image, label in zip(rows, split.images[index], split.labels[index], strict=True):
+        assert hashlib.sha256(image.tobytes()).hexdigest()[:16] == row["image_sha256"]
+        assert int(row["label"]) == int(label)
+    rngs = SetSeed(0, "segmentation").image_rngs(1, index)
+    assert segment_images("grabcut", split.images[index], rngs, SegmentationConfig()).kept.all()
