@@ -5,8 +5,9 @@
 # results/reference/ (long CSV, Markdown, plots, attention panels) and the run records in
 # results/reference/runs/. Deterministic: run it again and nothing changes.
 #
-#   scripts/reference-leaderboard.sh          (logits are cached in work/: 30 minutes when only the corruptions are
-#                                              new, measured on two shared cores; over an hour from nothing)
+#   scripts/reference-leaderboard.sh          (logits are cached in work/, so a rerun recomputes only what is new;
+#                                              from nothing about 2.5 hours of two CPU cores, most of it RedNet,
+#                                              the ensemble and the corruptions)
 #
 # Environment: LIBKD_BENCH_WORK (default ./work/reference) receives the sets and the logits cache.
 set -euo pipefail

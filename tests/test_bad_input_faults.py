@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -361,6 +362,30 @@ def test_outputs_hold_no_machine_path_and_a_moved_record_still_renders(
     markdown = (tmp_path / "board" / "leaderboard.md").read_text()
     assert f"## {record.source_id} (npz, n = 60)" in markdown
     assert str(tmp_path) not in markdown
+
+
+REPO = Path(__file__).resolve().parents[1]
+MACHINE_PATH = re.compile(r"/(home|root|tmp|work|Users)/")
+
+
+def machine_paths(folder: Path) -> list[str]:
+    """Files under ``folder`` (text, by their bytes) naming a folder of the machine that wrote them."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and MACHINE_PATH.search(path.read_bytes().decode("utf-8", errors="replace")):
+            found.append(str(path.relative_to(folder)))
+    return found
+
+
+def test_the_committed_results_hold_no_machine_path() -> None:
+    assert machine_paths(REPO / "results") == []
+
+
+def test_the_machine_path_check_sees_an_absolute_location(tmp_path: Path) -> None:
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "a.json").write_text('{"source": {"location": "/work/proj/../shared/test.npz"}}')
+    (tmp_path / "b.json").write_text('{"source": {"location": "../shared/test.npz"}}')
+    assert machine_paths(tmp_path) == ["runs/a.json"]
 
 
 def test_paths_are_recorded_as_given_with_the_home_folder_as_tilde() -> None:
