@@ -13,6 +13,7 @@ Everything here is a pure function of records or of CSV text; only the commands 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -78,12 +79,15 @@ _TEXT_COLUMNS = ("model", "source", "set", "metric", "value_label", "checkpoint_
 _REQUIRED_TEXT = ("model", "source", "set", "metric")
 
 
+@functools.cache  # a sort key called once per metric row; ranks are fixed when the sets register
 def set_rank(name: str) -> tuple[int, str]:
     """Sort key of a set in reports: the set registry's rank (:func:`~libkd_bench.datasets_gen.registry.set_rank`),
     an adversarial pseudo-set at the registry's ``ATTACK_RANK`` in its attack's place."""
-    attack = name.removeprefix(ADVERSARIAL_PREFIX)
-    if attack != name and attack in {a.value for a in AttackName}:
-        return (ATTACK_RANK + AttackName(attack).report_place, name)
+    if name.startswith(ADVERSARIAL_PREFIX):
+        try:
+            return (ATTACK_RANK + AttackName(name.removeprefix(ADVERSARIAL_PREFIX)).report_place, name)
+        except ValueError:
+            pass  # not an attack this version knows: placed as any unregistered set
     return registered_set_rank(name)
 
 
