@@ -67,6 +67,7 @@ class SetPlan:
             versions=library_versions(),
             resources=dict(self.resources),
             inputs=dict(inputs or {}),
+            revision=entry.revision,
         )
 
 

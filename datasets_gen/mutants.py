@@ -21,9 +21,10 @@ import numpy as np
 
 from libkd_bench.core.errors import BenchError, unknown_name_message
 from libkd_bench.datasets_gen.build import CHUNK_SIZE, CLEAN, plan_set
-from libkd_bench.datasets_gen.generators.shape import MASKS, framed_masks
+from libkd_bench.datasets_gen.generators.shape import MASKS, SUPERSAMPLE, framed_masks
 from libkd_bench.datasets_gen.registry import Batch, Derived, get_generator, with_prerequisites
 from libkd_bench.datasets_gen.seeding import SetSeed
+from libkd_bench.datasets_gen.segmentation.framing import frame_coverage
 from libkd_bench.datasets_gen.store import SetManifest, SetStore, Severity
 
 
@@ -51,23 +52,30 @@ class Mutant:
 
 
 def unframed_masks(batch: Batch, area: float) -> np.ndarray:
-    """The object masks as segmented: size and position kept (how silhouettes were drawn before framing)."""
+    """The object masks as segmented, size and position kept (how silhouettes were drawn before framing), with
+    the same anti-aliased outline as the real set: coverage float32 (n, H, W)."""
     del area
-    return np.asarray(batch.inputs[MASKS][batch.indices])
+    masks = np.asarray(batch.inputs[MASKS][batch.indices])
+    identity = np.broadcast_to(np.eye(2, 3, dtype=np.float32), (len(masks), 2, 3))
+    return frame_coverage(masks, identity, masks.mean(axis=(1, 2)), SUPERSAMPLE)
 
 
 def bounding_ellipses(batch: Batch, area: float) -> np.ndarray:
-    """Each framed silhouette replaced by the ellipse inscribed in its bounding box: the box, no outline."""
+    """Each framed silhouette replaced by the ellipse inscribed in its bounding box: the box, no outline. Drawn
+    anti-aliased like the real set (coverage of ``SUPERSAMPLE`` x ``SUPERSAMPLE`` sub-pixels), float32 (n, H, W)."""
     masks = framed_masks(batch, area)
-    out = np.zeros_like(masks)
-    yy, xx = np.mgrid[0 : masks.shape[1], 0 : masks.shape[2]]
+    n, height, width = masks.shape
+    s = SUPERSAMPLE
+    out = np.zeros((n, height, width), dtype=np.float32)
+    yy, xx = (np.mgrid[0 : height * s, 0 : width * s] - (s - 1) / 2) / s  # sub-pixel centres in pixel units
     for k, mask in enumerate(masks):
         rows, cols = np.nonzero(mask)
         if len(rows) == 0:
             continue
         cy, cx = (rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2
         ry, rx = (rows.max() - rows.min() + 1) / 2, (cols.max() - cols.min() + 1) / 2
-        out[k] = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
+        inside = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
+        out[k] = inside.reshape(height, s, width, s).mean(axis=(1, 3))
     return out
 
 

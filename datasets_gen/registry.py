@@ -139,6 +139,8 @@ class GeneratorEntry:
             ``summary``; ``arrays`` holds the stored rows of ``labels`` and of every extra array.
         rank: the set's place in reports (leaderboard rows and columns, plots), lowest first; None: after every
             ranked set, by name.
+        revision: raised whenever the generator's output changes for the same parameters and inputs; recorded
+            in the manifest, so a store built by an earlier revision is rebuilt rather than reused.
     """
 
     name: str
@@ -158,6 +160,7 @@ class GeneratorEntry:
     external: ExternalSource | None = None
     summary: Callable[[Mapping[str, np.ndarray]], Mapping[str, Any]] | None = None
     rank: int | None = None
+    revision: int = 1
 
     @property
     def levels(self) -> tuple[Any, ...]:
@@ -189,8 +192,9 @@ def register_generator(
     gate: str | None = None,
     summary: Callable[[Mapping[str, np.ndarray]], Mapping[str, Any]] | None = None,
     rank: int | None = None,
+    revision: int = 1,
 ) -> Callable[[GeneratorFn], GeneratorFn]:
-    """Register ``fn`` as the generator of set ``name``."""
+    """Register ``fn`` as the generator of set ``name`` (attributes: :class:`GeneratorEntry`)."""
 
     def decorate(fn: GeneratorFn) -> GeneratorFn:
         if severity_parameter and not severities:
@@ -218,6 +222,7 @@ def register_generator(
                 gate=gate,
                 summary=summary,
                 rank=rank,
+                revision=revision,
             ),
         )
         return fn

@@ -73,6 +73,7 @@ class SetManifest:
     subset: Mapping[str, Any] = field(default_factory=dict)
     summary: Mapping[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    revision: int = 1
 
     def array_hashes(self) -> dict[str, str]:
         """sha256 of every array file, by array name: what a set made from this one records as its input."""
@@ -120,6 +121,7 @@ class SetManifest:
             subset=data.get("subset", {}),
             summary=data.get("summary", {}),
             format_version=int(data.get("format_version", FORMAT_VERSION)),
+            revision=int(data.get("revision", 1)),
         )
 
     def dumps(self) -> str:

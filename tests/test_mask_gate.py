@@ -36,6 +36,40 @@ def test_gate_needs_every_condition() -> None:
 
 
 @pytest.mark.shared
+def test_reruns_are_made_only_for_masks_of_the_right_size_and_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flat image (no mask of its own: the fallback's) and a frame-filling object are refused whatever their
+    agreement, so the backend is not run again on them; their agreement is NaN, the other masks are unchanged."""
+    from scene_sets import object_scenes
+
+    from libkd_bench.datasets_gen.segmentation.grabcut import GrabCutSegmenter
+
+    scenes, _ = object_scenes(6, seed=4)
+    flat = np.full((1, 32, 32, 3), 120, np.uint8)
+    filling = scenes[:1].copy()
+    filling[0, 1:31, 1:31] = scenes[0, 12:14, 12:14].mean(axis=(0, 1)).astype(np.uint8)
+    images = np.concatenate([scenes, flat, filling])
+    seen: list[int] = []
+    original = GrabCutSegmenter.reruns
+
+    def counted(self: GrabCutSegmenter, batch: np.ndarray, rngs: list, config: SegmentationConfig) -> list:
+        seen.append(len(batch))
+        return original(self, batch, rngs, config)
+
+    monkeypatch.setattr(GrabCutSegmenter, "reruns", counted)
+    rngs = SetSeed(0, "segmentation").image_rngs(1, np.arange(len(images)))
+    result = segment_images("grabcut", images, rngs, SegmentationConfig())
+    config = SegmentationConfig()
+    area = result.masks.mean(axis=(1, 2))
+    size_and_source = (result.sources == 0) & (area >= config.gate_min_area) & (area <= config.gate_max_area)
+    assert not size_and_source[6:].any()
+    assert size_and_source[:6].all()
+    assert seen == [6]
+    np.testing.assert_array_equal(np.isnan(result.agreement), ~size_and_source)
+    alone = segment_images("grabcut", scenes, SetSeed(0, "segmentation").image_rngs(1, np.arange(6)), config)
+    np.testing.assert_array_equal(alone.agreement, result.agreement[:6])
+    np.testing.assert_array_equal(alone.masks, result.masks[:6])
+
+
 def test_gate_raises_the_share_of_plausible_masks(shared_test_npz: Path) -> None:
     from libkd_bench.datasets_gen.sources import load_source
 
@@ -55,24 +89,32 @@ def test_gate_raises_the_share_of_plausible_masks(shared_test_npz: Path) -> None
     assert recall >= 0.7
 
 
-HELD_OUT = Path(__file__).resolve().parents[1] / "results" / "judgements" / "silhouettes-heldout.csv"
+JUDGEMENTS = Path(__file__).resolve().parents[1] / "results" / "judgements"
+HELD_OUT = ("silhouettes-heldout.csv", "silhouettes-heldout-2.csv")
+
+
+def held_out_rows(name: str) -> list[dict[str, str]]:
+    import csv
+
+    return list(csv.DictReader((JUDGEMENTS / name).read_text().splitlines()))
 
 
 @pytest.mark.shared
+@pytest.mark.parametrize("sheet", HELD_OUT)
 def test_the_held_out_silhouette_judgements_are_of_kept_images_outside_the_tuning_sample(
-    shared_test_npz: Path,
+    shared_test_npz: Path, sheet: str
 ) -> None:
     """results/judgements/: 100 kept silhouettes of within-class ranks 100-199, none of them among the images
-    the gate was tuned on, each the image it names (hash), each kept by today's gate."""
-    import csv
-
+    the gate was tuned on nor judged on an earlier sheet, each the image it names (hash), each kept by today's
+    gate."""
     from libkd_bench.datasets_gen.sources import load_source
 
-    rows = list(csv.DictReader(HELD_OUT.read_text().splitlines()))
+    rows = held_out_rows(sheet)
     tuned = {j["split_index"] for j in json.loads(FIXTURE.read_text())["judgements"]}
+    earlier = {int(row["split_index"]) for name in HELD_OUT[: HELD_OUT.index(sheet)] for row in held_out_rows(name)}
     index = np.array([int(row["split_index"]) for row in rows])
     assert len(rows) == 100
-    assert not set(index.tolist()) & tuned
+    assert not set(index.tolist()) & (tuned | earlier)
     assert all(100 <= int(row["class_rank"]) < 200 for row in rows)
     assert {row["judgement"] for row in rows} <= {"recognisable", "blob", "wrong"}
     split = load_source(f"npz:{shared_test_npz}", limit=2000)

@@ -13,8 +13,14 @@ from scene_sets import build, object_scenes, split_of
 from libkd_bench.core.errors import BenchError
 from libkd_bench.datasets_gen.build import plan_sets
 from libkd_bench.datasets_gen.generators.cue_conflict import CueConflictConfig, conflict_partners, lift_fills
-from libkd_bench.datasets_gen.generators.shape import FRAME_MARGIN, SilhouetteConfig, edge_density, silhouettes
-from libkd_bench.datasets_gen.segmentation.framing import frame_masks, framing_transforms
+from libkd_bench.datasets_gen.generators.shape import (
+    FRAME_MARGIN,
+    SUPERSAMPLE,
+    SilhouetteConfig,
+    edge_density,
+    silhouettes,
+)
+from libkd_bench.datasets_gen.segmentation.framing import frame_coverage, frame_masks, framing_transforms
 from libkd_bench.datasets_gen.segmentation.masks import grow
 from libkd_bench.datasets_gen.store import SetStore
 from libkd_bench.datasets_gen.visibility import figure_ground_contrast, fill_luminance
@@ -44,6 +50,12 @@ def framed(store: SetStore) -> np.ndarray:
     return frame_masks(masks, framing_transforms(masks, area, FRAME_MARGIN), area)
 
 
+def framed_coverage(store: SetStore) -> np.ndarray:
+    masks = arrays(store, "segmentation", "masks")[kept_rows(store)]
+    area = SilhouetteConfig().area
+    return frame_coverage(masks, framing_transforms(masks, area, FRAME_MARGIN), area, SUPERSAMPLE)
+
+
 def test_gated_sets_hold_the_kept_images_and_say_which(scene_store: SetStore) -> None:
     kept = kept_rows(scene_store)
     assert 0 < len(kept) < 40  # the synthetic scenes include masks the gate refuses
@@ -65,8 +77,11 @@ def test_gate_keeps_stable_masks_of_a_plausible_size(scene_store: SetStore) -> N
     area = np.asarray(seg.arrays["masks"]).mean(axis=(1, 2))
     params = seg.manifest.parameters
     expected = (agreement >= params["gate_min_agreement"]) & (area >= params["gate_min_area"])
-    expected &= (area <= params["gate_max_area"]) & (np.asarray(seg.arrays["mask_source"]) == 0)
+    size_and_source = (area >= params["gate_min_area"]) & (area <= params["gate_max_area"])
+    size_and_source &= np.asarray(seg.arrays["mask_source"]) == 0
+    expected &= size_and_source
     np.testing.assert_array_equal(kept, expected)
+    np.testing.assert_array_equal(np.isnan(agreement), ~size_and_source)  # see test_mask_gate.py
 
 
 def test_framing_centres_every_silhouette_at_one_area() -> None:
@@ -89,12 +104,49 @@ def test_framing_centres_every_silhouette_at_one_area() -> None:
         assert abs((c.min() + c.max()) / 2 - 15.5) <= 1
 
 
-def test_shape_is_the_framed_mask_light_on_dark(scene_store: SetStore) -> None:
+def test_shape_is_the_framed_mask_light_on_dark_with_a_smooth_outline(scene_store: SetStore) -> None:
     config = SilhouetteConfig()
-    np.testing.assert_array_equal(
-        arrays(scene_store, "shape"), silhouettes(framed(scene_store), config.ink, config.paper)
-    )
+    shape = arrays(scene_store, "shape")
+    np.testing.assert_array_equal(shape, silhouettes(framed_coverage(scene_store), config.ink, config.paper))
     assert (config.ink, config.paper) == (255, 0)
+    grey = shape[..., 0]
+    assert ((grey > 0) & (grey < 255)).any(axis=(1, 2)).all()  # every outline is drawn with grey levels
+    inked = (grey >= 128) == framed(scene_store)  # and is the bool framing's silhouette to a few boundary pixels
+    assert inked.mean(axis=(1, 2)).min() > 0.95
+
+
+def test_coverage_puts_the_same_ink_on_every_image() -> None:
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:32, 0:32]
+    masks = np.zeros((12, 32, 32), bool)
+    for k in range(12):  # an ellipse with a bar through it, of random size and place
+        cy, cx, ry, rx = rng.uniform(10, 22), rng.uniform(10, 22), rng.uniform(2, 8), rng.uniform(2, 8)
+        masks[k] = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+        masks[k, int(cy), int(cx) : int(cx) + rng.integers(3, 9)] = True
+    coverage = frame_coverage(masks, framing_transforms(masks, 0.3, 1), 0.3, 4)
+    assert coverage.min() >= 0.0
+    assert coverage.max() <= 1.0
+    np.testing.assert_array_equal(np.rint(coverage.sum(axis=(1, 2)) * 16), round(0.3 * 32 * 32 * 16))
+    # in place (identity transforms) and at each mask's own area: the mask, with its outline smoothed
+    identity = np.broadcast_to(np.eye(2, 3, dtype=np.float32), (12, 2, 3))
+    own = frame_coverage(masks, identity, masks.mean(axis=(1, 2)), 4)
+    np.testing.assert_allclose(own.sum(axis=(1, 2)), masks.sum(axis=(1, 2)), atol=1 / 16)
+    assert ((own >= 0.5) == masks).mean() > 0.97
+
+
+def test_coverage_draws_a_disc_closer_to_a_true_disc_than_its_staircase_mask() -> None:
+    """Known answer: the exact share of each pixel inside a disc of radius 9.5 (fine grid) against the
+    coverage of that disc's 32x32 bool mask, framed at its own area and place."""
+    fine = 64
+    yy, xx = (np.mgrid[0 : 32 * fine, 0 : 32 * fine] + 0.5) / fine - 0.5
+    exact = (((yy - 15.5) ** 2 + (xx - 15.5) ** 2) <= 9.5**2).reshape(32, fine, 32, fine).mean(axis=(1, 3))
+    grid_y, grid_x = np.mgrid[0:32, 0:32]
+    mask = ((grid_y - 15.5) ** 2 + (grid_x - 15.5) ** 2 <= 9.5**2)[None]
+    identity = np.array([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]], dtype=np.float32)
+    coverage = frame_coverage(mask, identity, float(exact.sum()) / 1024, 8)[0]
+    staircase_error = np.abs(mask[0] - exact).sum()
+    smooth_error = np.abs(coverage - exact).sum()
+    assert smooth_error < 0.85 * staircase_error  # measured 12.1 against 15.9
 
 
 def test_shape_edges_draw_nothing_far_from_the_framed_object(scene_store: SetStore) -> None:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +137,27 @@ def test_changed_recipe_rebuilds(tmp_path: Path, synthetic_npz: Path) -> None:
     reports = build_sets([plan_set("superpixel", 0, {"compactness": 20.0})], split, store, progress=False)
     assert {r.name: r.status for r in reports}["superpixel"] == "built"
     assert store.load("superpixel").manifest.parameters == {"compactness": 20.0}
+
+
+def test_a_set_of_an_earlier_generator_revision_is_rebuilt(tmp_path: Path, synthetic_npz: Path) -> None:
+    """A store made before a generator changed its output (manifest without ``revision``, i.e. 1) is rebuilt
+    by a generator at revision 2; sets whose generator did not change are reused."""
+    from libkd_bench.datasets_gen import registry
+
+    store = SetStore(tmp_path)
+    build(store, synthetic_npz, ["scramble", "patch-noise"])
+    for name in ("scramble", "patch-noise"):
+        manifest = json.loads((tmp_path / name / MANIFEST).read_text())
+        assert manifest["revision"] == 1
+        del manifest["revision"]  # as an earlier release wrote it
+        (tmp_path / name / MANIFEST).write_text(json.dumps(manifest))
+    entry = registry.get_generator("scramble")
+    with registry._GENERATORS.isolated():
+        registry._GENERATORS.remove("scramble")
+        registry._GENERATORS.add("scramble", replace(entry, revision=2))
+        statuses = {r.name: r.status for r in build(store, synthetic_npz, ["scramble", "patch-noise"])}
+    assert statuses == {"clean": "reused", "scramble": "built", "patch-noise": "reused"}
+    assert json.loads((tmp_path / "scramble" / MANIFEST).read_text())["revision"] == 2
 
 
 def test_manifest_is_plain_sorted_json(tmp_path: Path, synthetic_npz: Path) -> None:

@@ -7,7 +7,8 @@ its own manifest. Backends: ``grabcut`` (default, weight-free) and ``fcn`` (FCN-
 study). The ``shape`` sets share this set's backend (``--backend shape=fcn`` is ``--backend segmentation=fcn``),
 so a store never holds silhouettes and textures cut by different segmenters.
 
-Each mask is also checked (``mask_agreement.npy``: IoU with perturbed re-runs of the backend) and gated
+Each mask is also checked (``mask_agreement.npy``: IoU with perturbed re-runs of the backend; NaN for masks
+the gate refuses for their size or source, which are not re-run) and gated
 (``kept.npy``): only kept images enter ``shape``, ``shape-edges``, ``texture``, ``texture-overlay`` and
 ``cue-conflict`` (see :mod:`libkd_bench.datasets_gen.segmentation.quality`).
 
@@ -31,6 +32,7 @@ NEUTRAL_GREY = 128
 @register_generator(
     "segmentation",
     cue=Cue.NONE,
+    revision=2,  # 2: no re-runs (agreement NaN) for masks refused for their size or source
     description=(
         "the object on grey; its masks are shared by shape, shape-edges, texture, texture-overlay, cue-conflict"
     ),

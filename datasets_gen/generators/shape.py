@@ -2,9 +2,13 @@
 
 ``shape`` draws the shared foreground mask (set ``segmentation``) as a flat silhouette: moved to the centre and
 scaled to cover ``area`` of the image (:mod:`libkd_bench.datasets_gen.segmentation.framing`), so neither the
-position nor the amount of ink tells the class. The default is a light silhouette (``ink`` 255) on black (``paper`` 0):
-on dark-on-white silhouettes the CIFAR ResNets answer "airplane" for 60-90 % of the images (white reads as sky),
-which buries what they know about shapes under one default class.
+position nor the amount of ink tells the class, and drawn with a smooth outline at ``SUPERSAMPLE`` times the
+resolution reduced by area averaging, the way a hand-drawn silhouette reduced to 32x32 looks (its edge pixels are
+grey). On the 1,363 gated images of a 2,000-image store this alone raises the zoo ResNet-56 from 14.5 % to 17.9 %
+and the ViT baseline from 11.0 % to 12.8 % (the staircase outline of a bare 32x32 mask reads as noise). The default
+is a light silhouette (``ink`` 255) on black (``paper`` 0): on dark-on-white silhouettes the CIFAR ResNets answer
+"airplane" for 60-90 % of the images (white reads as sky), which buries what they know about shapes under one
+default class.
 ``shape-edges`` draws the Canny edges of the object: edges of the image found at ``EDGE_UPSCALE`` times the
 resolution (so that strokes are thinner than a pixel and reduce to grey levels), kept where they lie on the
 object or within one pixel of its mask, together with the mask's own outline (its inner border at that
@@ -22,10 +26,16 @@ import numpy as np
 
 from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, check_ranges, register_generator
 from libkd_bench.datasets_gen.segmentation import segmenter_names
-from libkd_bench.datasets_gen.segmentation.framing import frame_masks, framing_transforms, warp_images
+from libkd_bench.datasets_gen.segmentation.framing import (
+    frame_coverage,
+    frame_masks,
+    framing_transforms,
+    warp_images,
+)
 from libkd_bench.datasets_gen.segmentation.masks import grow
 
 EDGE_UPSCALE = 4
+SUPERSAMPLE = 4
 FRAME_MARGIN = 1
 MASKS = "segmentation/masks"
 KEPT = "segmentation/kept"
@@ -78,9 +88,14 @@ def framed_masks(batch: Batch, area: float) -> np.ndarray:
     return frame_masks(*batch_framing(batch, area), area)
 
 
-def silhouettes(masks: np.ndarray, ink: int, paper: int) -> np.ndarray:
-    """Flat silhouettes, uint8 (n, H, W, 3), from bool masks (n, H, W)."""
-    grey = np.where(masks, np.uint8(ink), np.uint8(paper))
+def framed_coverage(batch: Batch, area: float) -> np.ndarray:
+    """The batch's silhouettes centred, scaled to ``area`` and anti-aliased: coverage float32 (n, H, W) in [0, 1]."""
+    return frame_coverage(*batch_framing(batch, area), area, SUPERSAMPLE)
+
+
+def silhouettes(coverage: np.ndarray, ink: int, paper: int) -> np.ndarray:
+    """Flat silhouettes, uint8 (n, H, W, 3), from bool masks or coverage in [0, 1] (n, H, W)."""
+    grey = np.rint(paper + (ink - paper) * np.asarray(coverage, dtype=np.float32)).astype(np.uint8)
     return np.repeat(grey[..., None], 3, axis=-1)
 
 
@@ -106,6 +121,7 @@ def edge_density(images: np.ndarray, masks: np.ndarray, low: int, high: int) -> 
 @register_generator(
     "shape",
     rank=20,
+    revision=2,  # 2: anti-aliased outlines
     cue=Cue.SHAPE,
     description="silhouette of the object, centred and scaled to a fixed area, light on black (gated masks)",
     defaults=asdict(SilhouetteConfig()),
@@ -117,8 +133,8 @@ def edge_density(images: np.ndarray, masks: np.ndarray, low: int, high: int) -> 
 )
 def shape(batch: Batch, value: None, /, **params: Any) -> Derived:
     config = SilhouetteConfig(**params)
-    masks = batch.part("silhouette_masks", framed_masks)(batch, config.area)
-    return Derived(silhouettes(masks, config.ink, config.paper), batch.labels)
+    coverage = batch.part("silhouette_masks", framed_coverage)(batch, config.area)
+    return Derived(silhouettes(coverage, config.ink, config.paper), batch.labels)
 
 
 @register_generator(

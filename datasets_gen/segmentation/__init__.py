@@ -41,7 +41,8 @@ __all__ = [
 @dataclass(frozen=True)
 class Segmentation:
     """Masks of a batch: bool (n, H, W); per image the :class:`MaskSource` (uint8 (n,)), the mask's agreement
-    with perturbed re-runs (float32 (n,)) and whether the gate keeps it (bool (n,))."""
+    with perturbed re-runs (float32 (n,); NaN where the gate refused the mask for its size or source, with no
+    re-run made) and whether the gate keeps it (bool (n,))."""
 
     masks: np.ndarray
     sources: np.ndarray
@@ -57,7 +58,15 @@ def segment_images(
     raw = segmenter.segment(images, rngs, config)
     box = centred_box(images.shape[1], images.shape[2], config.box_margin)
     masks, sources = repair_degenerate(images, tidy(raw), box, config.min_coverage, config.max_box_coverage)
-    agreement = mask_agreement(masks, [tidy(rerun) for rerun in segmenter.reruns(images, rngs, config)])
+    # The re-runs cost as much as the segmentation itself: they are made only for images the rest of the gate
+    # keeps (the mask's size and source), whose agreement decides; the others get NaN. Each image draws from its
+    # own generator, so skipping one changes no other image's masks.
+    size_and_source = gate(masks, sources, np.ones(len(masks)), 0.0, config.gate_min_area, config.gate_max_area)
+    rerun = np.flatnonzero(size_and_source if config.gate else np.ones(len(masks), dtype=bool))
+    agreement = np.full(len(masks), np.nan, dtype=np.float32)
+    if len(rerun):
+        reruns = segmenter.reruns(images[rerun], [rngs[i] for i in rerun], config)
+        agreement[rerun] = mask_agreement(masks[rerun], [tidy(masks_again) for masks_again in reruns])
     kept = gate(masks, sources, agreement, config.gate_min_agreement, config.gate_min_area, config.gate_max_area)
     if not config.gate:
         kept = np.ones(len(masks), dtype=bool)

@@ -71,3 +71,46 @@ def warp_images(images: np.ndarray, transforms: np.ndarray, fill: float) -> np.n
         )
         out[k] = warped.reshape(height, width, channels)
     return out
+
+
+def frame_coverage(masks: np.ndarray, transforms: np.ndarray, area: float | np.ndarray, supersample: int) -> np.ndarray:
+    """The share of each pixel the framed object covers, float32 (n, H, W) in [0, 1]: an anti-aliased silhouette.
+
+    A 32x32 bool mask drawn as it is has a staircase outline that no photograph of the object has; the hand-made
+    silhouettes a CIFAR model recognises best are drawn smooth and reduced by area averaging, so their outline shows
+    as grey levels. Each mask's bilinear surface (whose half level is a smooth curve through the pixel corners) is
+    sampled, moved and scaled by ``transforms``, at ``supersample`` times the resolution per side; it is cut at the
+    level that leaves exactly ``round(area * H * W * supersample**2)`` sub-pixels inside (ties in raster order;
+    fewer when the warp covers fewer) and reduced back by averaging each pixel's sub-pixels. The ink summed over an
+    image is then the same for every image, as with :func:`frame_masks` (``area`` may also give one share per
+    image).
+    The outline is not blurred further: a Gaussian of 0.7 pixel before the cut draws a disc closer to a true
+    disc but rounds off legs and wings, and every CIFAR ResNet of the zoo reads the silhouettes worse for it.
+    """
+    import cv2
+
+    n, height, width = masks.shape
+    s = supersample
+    big_h, big_w = height * s, width * s
+    targets = np.rint(np.broadcast_to(np.asarray(area, dtype=np.float64), (n,)) * big_h * big_w).astype(int)
+    centre = (s - 1) / 2
+    coverage = np.zeros((n, height, width), dtype=np.float32)
+    for k in range(n):
+        # Sub-pixel centre of a pixel centre u is s * u + (s - 1) / 2: one bilinear warp samples the mask's
+        # bilinear surface at every sub-pixel of the framed image.
+        big_transform = (transforms[k] * s).astype(np.float32)
+        big_transform[:, 2] += centre
+        field = masks[k].astype(np.float32)
+        warped = cv2.warpAffine(field, big_transform, (big_w, big_h), flags=cv2.INTER_LINEAR, borderValue=0.0).ravel()
+        target = targets[k]
+        inside = np.zeros(warped.size, dtype=bool)
+        covered = np.count_nonzero(warped > 0)
+        if covered <= target:
+            inside[:] = warped > 0
+        else:
+            level = np.partition(warped, warped.size - target)[warped.size - target]
+            inside[:] = warped > level
+            ties = np.flatnonzero(warped == level)[: target - np.count_nonzero(inside)]
+            inside[ties] = True
+        coverage[k] = inside.reshape(height, s, width, s).mean(axis=(1, 3))
+    return coverage
