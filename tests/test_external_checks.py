@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from libkd_bench.validation.external_checks import external_checks, rank_agreement, reads_best, spearman_rows
+from libkd_bench.validation.external_checks import (
+    external_checks,
+    rank_agreement,
+    reads_best,
+    self_agreement,
+    spearman_rows,
+)
 from libkd_bench.validation.judging import judge
 from libkd_bench.validation.known_answers import BAGNET, COLOUR, RESNET20, RESNET56, SHAPE, VALIDATION_MODELS
 from tests.test_validity import evidence, reader
@@ -47,6 +53,19 @@ def test_rank_agreement_passes_a_panel_read_alike_and_rejects_a_reversed_one() -
     reversed_panel = judge(check, panel(RATES, reversed_rates))
     assert not reversed_panel.passed
     assert reversed_panel.estimate.value < 0
+
+
+def test_self_agreement_is_high_for_a_spread_panel_and_near_zero_for_a_tied_one() -> None:
+    """Known answers: models reading a set at well-separated rates keep their order from one half of it to the
+    other (self-agreement near 1); equal readers have no order to keep (near 0), although one sample of them
+    always shows some order."""
+    rng = np.random.default_rng(0)
+    spread = np.stack([rng.random(100) < rate for rate in (0.1, 0.3, 0.5, 0.7, 0.9)], axis=1).astype(float)
+    tied = np.stack([rng.random(100) < 0.5 for _ in range(5)], axis=1).astype(float)
+    assert self_agreement(spread) > 0.85
+    assert abs(self_agreement(tied)) < 0.3
+    shown = judge(rank_agreement(OURS, THEIRS), panel(RATES, RATES)).detail
+    assert f"{THEIRS} split-half self-agreement" in shown
 
 
 def test_reads_best_rejects_a_model_significantly_better_than_the_shape_control() -> None:
