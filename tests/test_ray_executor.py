@@ -426,15 +426,19 @@ def test_ctrl_c_cancels_the_running_units_and_keeps_nothing_partial(
         "RAY_USAGE_STATS_ENABLED": "0",
         "LIBKD_BENCH_ZOO_DIR": str(SHARED_CHECKPOINTS),
     }
+    # Units of an earlier test's cluster may still be shutting down: only this driver's units count, or the
+    # signal could land while Ray is still starting (and ignoring SIGINT) and the run would finish normally.
+    earlier_units = _running_units()
     driver = subprocess.Popen(
         [sys.executable, "-m", "libkd_bench", *score, "--executor", "ray"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 180
-        while not _running_units() and driver.poll() is None and time.monotonic() < deadline:
+        while not _running_units() - earlier_units and driver.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert _running_units(), "no unit started"
+        assert _running_units() - earlier_units, "no unit started"
+        assert driver.poll() is None, "the run ended before it could be interrupted"
         driver.send_signal(signal.SIGINT)
         _, err = driver.communicate(timeout=60)
     finally:
@@ -451,5 +455,6 @@ def test_ctrl_c_cancels_the_running_units_and_keeps_nothing_partial(
     assert _ray_processes() - before == set()
 
 
-def _running_units() -> bool:
-    return bool(_pgrep("ray::run_pass"))
+def _running_units() -> set[int]:
+    """Ray worker processes running a scoring unit now."""
+    return set(_pgrep("ray::run_pass"))
