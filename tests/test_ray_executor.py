@@ -426,12 +426,13 @@ def test_ctrl_c_cancels_the_running_units_and_keeps_nothing_partial(
         "RAY_USAGE_STATS_ENABLED": "0",
         "LIBKD_BENCH_ZOO_DIR": str(SHARED_CHECKPOINTS),
     }
-    # Units of an earlier test's cluster may still be shutting down: only this driver's units count, or the
-    # signal could land while Ray is still starting (and ignoring SIGINT) and the run would finish normally.
-    earlier_units = _running_units()
+    earlier_units = _running_units()  # an earlier test's workers may still be shutting down: they do not count
+    # SIGINT back to its default in the driver, as in a terminal: a test run started in the background or under
+    # nohup (no job control) inherits SIGINT ignored, Python then leaves it ignored, and the run would finish.
     driver = subprocess.Popen(
         [sys.executable, "-m", "libkd_bench", *score, "--executor", "ray"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_default_sigint,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 180
@@ -453,6 +454,10 @@ def test_ctrl_c_cancels_the_running_units_and_keeps_nothing_partial(
     while _ray_processes() - before and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _ray_processes() - before == set()
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _running_units() -> set[int]:
