@@ -23,7 +23,7 @@ from libkd_bench.datasets_gen.segmentation.base import (
     segmenter_names,
 )
 from libkd_bench.datasets_gen.segmentation.masks import MaskSource, centred_box, repair_degenerate, tidy
-from libkd_bench.datasets_gen.segmentation.quality import gate, mask_agreement
+from libkd_bench.datasets_gen.segmentation.quality import gate, mask_agreement, plausible
 
 __all__ = [
     "MaskSource",
@@ -61,8 +61,9 @@ def segment_images(
     # The re-runs cost as much as the segmentation itself: they are made only for images the rest of the gate
     # keeps (the mask's size and source), whose agreement decides; the others get NaN. Each image draws from its
     # own generator, so skipping one changes no other image's masks.
-    size_and_source = gate(masks, sources, np.ones(len(masks)), 0.0, config.gate_min_area, config.gate_max_area)
-    rerun = np.flatnonzero(size_and_source if config.gate else np.ones(len(masks), dtype=bool))
+    rerun = np.arange(len(masks))
+    if config.gate:
+        rerun = np.flatnonzero(plausible(masks, sources, config.gate_min_area, config.gate_max_area))
     agreement = np.full(len(masks), np.nan, dtype=np.float32)
     if len(rerun):
         reruns = segmenter.reruns(images[rerun], [rngs[i] for i in rerun], config)

@@ -45,13 +45,23 @@ def frame_masks(masks: np.ndarray, transforms: np.ndarray, area: float | None = 
     warped = warp_images(masks.astype(np.float32)[..., None], transforms, 0.0)[..., 0]
     if area is None:
         return warped >= 0.5
-    n, height, width = warped.shape
-    ink = round(area * height * width)
-    flat = warped.reshape(n, -1)
-    order = np.argsort(-flat, axis=1, kind="stable")[:, :ink]
-    framed = np.zeros_like(flat, dtype=bool)
-    np.put_along_axis(framed, order, True, axis=1)
-    return (framed & (flat > 0)).reshape(n, height, width)
+    ink = round(area * warped.shape[1] * warped.shape[2])
+    framed = np.zeros(warped.shape, dtype=bool)
+    for k, image in enumerate(warped):
+        framed[k] = most_covered(image.ravel(), ink).reshape(image.shape)
+    return framed
+
+
+def most_covered(coverage: np.ndarray, count: int) -> np.ndarray:
+    """bool like the 1-D ``coverage``: its ``count`` highest values (ties in raster order), or every covered
+    (> 0) element when fewer are covered. Linear time: a partition, not a sort."""
+    covered = coverage > 0
+    if np.count_nonzero(covered) <= count:
+        return covered
+    level = np.partition(coverage, coverage.size - count)[coverage.size - count]
+    inside = coverage > level
+    inside[np.flatnonzero(coverage == level)[: count - np.count_nonzero(inside)]] = True
+    return inside
 
 
 def warp_images(images: np.ndarray, transforms: np.ndarray, fill: float) -> np.ndarray:
@@ -101,16 +111,7 @@ def frame_coverage(masks: np.ndarray, transforms: np.ndarray, area: float | np.n
         big_transform = (transforms[k] * s).astype(np.float32)
         big_transform[:, 2] += centre
         field = masks[k].astype(np.float32)
-        warped = cv2.warpAffine(field, big_transform, (big_w, big_h), flags=cv2.INTER_LINEAR, borderValue=0.0).ravel()
-        target = targets[k]
-        inside = np.zeros(warped.size, dtype=bool)
-        covered = np.count_nonzero(warped > 0)
-        if covered <= target:
-            inside[:] = warped > 0
-        else:
-            level = np.partition(warped, warped.size - target)[warped.size - target]
-            inside[:] = warped > level
-            ties = np.flatnonzero(warped == level)[: target - np.count_nonzero(inside)]
-            inside[ties] = True
+        warped = cv2.warpAffine(field, big_transform, (big_w, big_h), flags=cv2.INTER_LINEAR, borderValue=0.0)
+        inside = most_covered(warped.ravel(), int(targets[k]))
         coverage[k] = inside.reshape(height, s, width, s).mean(axis=(1, 3))
     return coverage

@@ -48,10 +48,11 @@ def gate(
     max_area: float,
 ) -> np.ndarray:
     """bool (n,): images whose mask is trusted (see the module docstring)."""
+    return plausible(masks, sources, min_area, max_area) & (agreement >= min_agreement)
+
+
+def plausible(masks: np.ndarray, sources: np.ndarray, min_area: float, max_area: float) -> np.ndarray:
+    """bool (n,): the gate's conditions besides agreement: the backend's own mask, of a plausible area. Only these
+    masks need the re-runs that measure agreement."""
     area = masks.mean(axis=(1, 2))
-    return (
-        (np.asarray(sources) == MaskSource.BACKEND)
-        & (agreement >= min_agreement)
-        & (area >= min_area)
-        & (area <= max_area)
-    )
+    return (np.asarray(sources) == MaskSource.BACKEND) & (area >= min_area) & (area <= max_area)
