@@ -40,7 +40,9 @@ if [ "${1:-}" = "--update" ]; then
 else
     "${CHECK[@]}"
 fi
-# The external shape reference, after the check (the baseline covers the default sets only).
+# The opt-in readable silhouettes and the external shape reference, after the check (the baseline covers the
+# default sets only): validate checks their known answers too.
+libkd-bench generate-sets --sets readable --source "npz:$NPZ" --limit 2000 --seed 0 --sets-dir "$WORK/sets" --no-progress
 CIFAR10G="$SHARED/data/cifar10g"
 if [ -d "$CIFAR10G/224x224" ]; then
     LIBKD_BENCH_CIFAR10G="$CIFAR10G" libkd-bench generate-sets --sets cifar10g --source "npz:$NPZ" --limit 2000 \

@@ -175,8 +175,11 @@ def test_fcn_end_to_end_with_random_weights(random_fcn: dict[str, Any], tmp_path
     store = build(split, tmp_path / "a", ["shape"], backends={"shape": "fcn"}, parameters=parameters)
     segmentation, shape = store.load("segmentation"), store.load("shape")
     assert segmentation.manifest.backend == shape.manifest.backend == "fcn"
-    assert segmentation.manifest.resources == random_fcn
-    assert shape.manifest.inputs["segmentation"]["resources"] == random_fcn
+    from libkd_bench.datasets_gen.segmentation.judge import judge_identity
+
+    resources = {**random_fcn, "silhouette_judge": judge_identity()}
+    assert segmentation.manifest.resources == resources
+    assert shape.manifest.inputs["segmentation"]["resources"] == resources
     masks = np.asarray(segmentation.arrays["masks"])
     assert masks.shape == (4, 32, 32)
     assert masks.dtype == bool

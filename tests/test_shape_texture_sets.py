@@ -281,7 +281,7 @@ def test_linked_backends_resolve_both_ways(monkeypatch: pytest.MonkeyPatch) -> N
     for backends in ({"shape": "fcn"}, {"segmentation": "fcn"}, {"shape-edges": "fcn"}):
         plans = {p.entry.name: p for p in plan_sets(["shape", "shape-edges", "texture"], 0, backends=backends)}
         assert {plans[n].backend for n in ("segmentation", "shape", "shape-edges")} == {"fcn"}, backends
-        assert plans["segmentation"].resources == {"weights": "stand-in"}
+        assert plans["segmentation"].resources["weights"] == "stand-in"
         assert plans["texture"].backend == "quilt"
     with pytest.raises(BenchError, match="disagree"):
         plan_sets(["shape"], 0, backends={"shape": "fcn", "segmentation": "grabcut"})
@@ -313,7 +313,9 @@ def test_cli_generates_the_family_and_lists_the_linked_backends(
     assert set(manifest["inputs"]) == {"segmentation", "texture"}
     code, stdout, _ = run_cli(["list-sets", "shape"], capsys)
     assert "grabcut, fcn" in stdout
-    assert "choosing one for any of segmentation, shape, shape-edges chooses it for all" in " ".join(stdout.split())
+    assert "choosing one for any of segmentation, shape, shape-edges, shape-readable chooses it for all" in " ".join(
+        stdout.split()
+    )
 
 
 @pytest.mark.parametrize(

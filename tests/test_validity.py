@@ -272,3 +272,23 @@ def test_reads_little_of_the_class_bounds_the_effect_both_ways() -> None:
     backwards = np.where(guesses() == LABELS, (LABELS + 1) % K, guesses())
     backwards = np.where(np.random.default_rng(5).random(N) < 0.6, (LABELS + 3) % K, backwards)
     assert not judge(check, evidence(sets, {(SHAPE, "texture"): backwards[None]})).passed
+
+
+def test_readable_reads_better_rejects_a_selection_made_at_random() -> None:
+    from libkd_bench.validation.coverage import READABLE, readable_reads_better
+
+    gated = np.arange(N) * 2  # the shape set's positions in a clean split of 2N images
+    readable = np.zeros(N, dtype=bool)
+    readable[::3] = True  # a third of the gated images, in every class
+    control = np.where(readable, reader(LABELS, 0.6, seed=5), reader(LABELS, 0.2, seed=6))
+
+    def outcome(chosen: np.ndarray) -> bool:
+        sets = {
+            "shape": {"labels": LABELS, "source_index": gated},
+            READABLE: {"labels": LABELS[chosen], "source_index": gated[chosen]},
+        }
+        return judge(readable_reads_better(), evidence(sets, {("control-shape", "shape"): control[None]})).passed
+
+    assert outcome(readable)
+    at_random = np.random.default_rng(7).permutation(readable)  # the same count, chosen without the outline
+    assert not outcome(at_random)

@@ -22,7 +22,11 @@ import numpy as np
 
 from libkd_bench.records.run_record import MetricRow, RunRecord
 
-PAIRS: tuple[tuple[str, str], ...] = (("shape", "cifar10g-silhouettes"), ("shape-edges", "cifar10g-line-drawings"))
+PAIRS: tuple[tuple[str, str], ...] = (
+    ("shape", "cifar10g-silhouettes"),
+    ("shape-edges", "cifar10g-line-drawings"),
+    ("shape-readable", "cifar10g-silhouettes"),  # opt-in: a row only where some record scored it
+)
 SHAPE_CONTROL = "control-shape"
 COLOUR_CONTROL = "control-colour"
 MIN_MODELS = 3  # a rank correlation over fewer models is not reported
@@ -108,7 +112,8 @@ def external_agreement(
     colour_control: str = COLOUR_CONTROL,
     num_classes: int = 10,
 ) -> list[AgreementRow]:
-    """One :class:`AgreementRow` per (our set, external set) pair, from the panel's run records.
+    """One :class:`AgreementRow` per (our set, external set) pair that some record scored both sets of, from the
+    panel's run records.
 
     Args:
         records: one run record per model, all on the same clean split (``record.model`` names the model).
@@ -134,6 +139,8 @@ def external_agreement(
                 missing.append(record.model)
                 continue
             scored.append(ModelAccuracies(record.model, Accuracy.from_row(mine), Accuracy.from_row(theirs)))
+        if not scored:
+            continue
         others = [m for m in scored if m.model not in controls]
         rho, p = rank_correlation(scored)
         rho_others, p_others = rank_correlation(others)

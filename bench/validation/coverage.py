@@ -2,18 +2,24 @@
 
 Edge drawings carry the outline; a texture alone reads worse than the object, and worse than the texture laid
 over the object in its scene; fewer superpixels keep less; a stronger noise patch never helps; scrambled tiles
-break the global structure; the strongest of each corruption present costs more than its mildest.
+break the global structure; the strongest of each corruption present costs more than its mildest. When the
+opt-in ``shape-readable`` is present: the shape control reads it and the colour control does not, and the shape
+control reads the readable silhouettes better than the other gated ones (a selection that kept silhouettes at
+random, not by what their outline tells, would not).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from libkd_bench.validation import statistics as st
 from libkd_bench.validation.evidence import Evidence
 from libkd_bench.validation.judging import Check, Outcome
 from libkd_bench.validation.known_answers import (
     BAGNET,
+    COLOUR,
     CORRUPTION_PREFIX,
     RESNET20,
     SHAPE,
@@ -22,8 +28,11 @@ from libkd_bench.validation.known_answers import (
     loses_accuracy,
     monotone,
     no_default_class,
+    reads_no_class,
     reads_the_class,
 )
+
+READABLE = "shape-readable"
 
 
 def coverage_checks(set_names: Sequence[str]) -> list[Check]:
@@ -47,7 +56,37 @@ def coverage_checks(set_names: Sequence[str]) -> list[Check]:
         for name in set_names
         if name.startswith(CORRUPTION_PREFIX)
     ]
+    if READABLE in set_names:
+        checks += [
+            reads_the_class(SHAPE, READABLE, "readable silhouettes carry the outline"),
+            reads_no_class(COLOUR, READABLE, "silhouettes carry no colour, area or position cue"),
+            readable_reads_better(),
+        ]
     return checks
+
+
+def readable_reads_better() -> Check:
+    """The shape control's accuracy on the gated silhouettes the judge finds readable minus on the other ones."""
+
+    def judge(evidence: Evidence) -> Outcome:
+        hits = hits_on(evidence, SHAPE, "shape")
+        gated = np.asarray(evidence.sets["shape"].arrays["source_index"])
+        readable = np.isin(gated, np.asarray(evidence.sets[READABLE].arrays["source_index"])).astype(np.float64)
+        boot = boot_for(evidence, len(hits))
+        inside = boot.means(hits * readable) / boot.means(readable)
+        outside = boot.means(hits * (1 - readable)) / boot.means(1 - readable)
+        point = hits[readable > 0].mean() - hits[readable == 0].mean()
+        gain = st.estimate(float(point), inside - outside, boot)
+        return Outcome(gain.above(0.0), gain, f"{int(readable.sum())} of {len(hits)} gated silhouettes readable")
+
+    return Check(
+        f"{SHAPE} reads readable silhouettes better than the other gated ones",
+        (READABLE, "shape"),
+        (SHAPE,),
+        "accuracy(readable) - accuracy(other gated silhouettes): interval > 0",
+        "the judge keeps the silhouettes whose outline tells the class",
+        judge,
+    )
 
 
 def _overlay_beats_texture() -> Check:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import rankdata
 
+from libkd_bench.reports.external_agreement import PAIRS
 from libkd_bench.validation import statistics as st
 from libkd_bench.validation.evidence import Evidence
 from libkd_bench.validation.judging import Check, Outcome
@@ -39,8 +40,6 @@ from libkd_bench.validation.known_answers import (
     reads_the_class,
 )
 
-# (our set, the hand-made set it should agree with)
-PAIRS = (("shape", "cifar10g-silhouettes"), ("shape-edges", "cifar10g-line-drawings"))
 SILHOUETTES = "cifar10g-silhouettes"
 
 
@@ -48,10 +47,14 @@ def external_checks(set_names: Sequence[str]) -> list[Check]:
     """Agreement checks for every pair whose two sets are in the store (the CIFAR-10G family is opt-in)."""
     present = set(set_names)
     checks: list[Check] = []
+    checked_alone: set[str] = set()
     for ours, external in PAIRS:
         if external not in present or ours not in present:
             continue
         checks.append(rank_agreement(ours, external))
+        if external in checked_alone:
+            continue
+        checked_alone.add(external)
         if external != SILHOUETTES:
             checks.append(reads_no_class(COLOUR, external, "hand-made line drawings carry no colour cue"))
         else:

@@ -15,6 +15,9 @@ object or within one pixel of its mask, together with the mask's own outline (it
 resolution), in the same colours, framed the same way.
 Both keep only the images that the segmentation gate keeps, and share the backend of ``segmentation``
 (``--backend shape=fcn`` segments with FCN-ResNet101).
+``shape-readable`` (opt-in: ``--sets readable``) draws ``shape``'s silhouettes of the images whose silhouette the
+silhouette judge can read: a third of each class's gated images (see
+:mod:`libkd_bench.datasets_gen.segmentation.judge`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, check_ranges, register_generator
+from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, check_ranges, register_family, register_generator
 from libkd_bench.datasets_gen.segmentation import segmenter_names
 from libkd_bench.datasets_gen.segmentation.framing import (
     frame_coverage,
@@ -39,6 +42,8 @@ SUPERSAMPLE = 4
 FRAME_MARGIN = 1
 MASKS = "segmentation/masks"
 KEPT = "segmentation/kept"
+READABLE = "segmentation/readable"
+READABLE_FAMILY = "readable"
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,21 @@ def shape(batch: Batch, value: None, /, **params: Any) -> Derived:
     config = SilhouetteConfig(**params)
     coverage = batch.part("silhouette_masks", framed_coverage)(batch, config.area)
     return Derived(silhouettes(coverage, config.ink, config.paper), batch.labels)
+
+
+register_generator(
+    "shape-readable",
+    rank=25,
+    cue=Cue.SHAPE,
+    description="shape's silhouettes whose class a silhouette judge names (a third per class; opt-in: --sets readable)",
+    defaults=asdict(SilhouetteConfig()),
+    requires=("segmentation",),
+    backends=segmenter_names(),
+    backend_of="segmentation",
+    config=SilhouetteConfig,
+    gate=READABLE,
+)(shape)
+register_family(READABLE_FAMILY, ["shape-readable"], opt_in=True)
 
 
 @register_generator(
