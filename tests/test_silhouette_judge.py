@@ -106,3 +106,16 @@ def test_the_shipped_judge_reads_real_silhouettes_and_keeps_a_third_per_class(
     _score, readable = readability(np.asarray(arrays["masks"])[kept], labels[kept])
     np.testing.assert_array_equal(readable, np.asarray(arrays["readable"])[kept])
     assert abs(readable.mean() - READABLE_SHARE) < 0.1
+
+
+def test_training_without_a_segmentation_set_is_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from libkd_bench.datasets_gen.segmentation.judge_training import main
+
+    out = tmp_path / "judge.safetensors"
+    assert main([str(tmp_path / "empty-store"), str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "set 'segmentation' not found" in error
+    assert error.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

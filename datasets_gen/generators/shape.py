@@ -22,12 +22,21 @@ silhouette judge can read: a third of each class's gated images (see
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from libkd_bench.datasets_gen.registry import Batch, Cue, Derived, check_ranges, register_family, register_generator
+from libkd_bench.datasets_gen.registry import (
+    Batch,
+    Cue,
+    Derived,
+    GeneratorFn,
+    check_ranges,
+    register_family,
+    register_generator,
+)
 from libkd_bench.datasets_gen.segmentation import segmenter_names
 from libkd_bench.datasets_gen.segmentation.framing import (
     frame_coverage,
@@ -123,16 +132,30 @@ def edge_density(images: np.ndarray, masks: np.ndarray, low: int, high: int) -> 
     return np.clip(density * 2.0, 0.0, 1.0)  # a stroke one sub-pixel wide already darkens its pixel by half
 
 
-@register_generator(
+def register_outline_set(
+    name: str, *, rank: int, description: str, config: type[SilhouetteConfig], gate: str, revision: int = 1
+) -> Callable[[GeneratorFn], GeneratorFn]:
+    """Register a gated set drawn from the shared segmentation's masks (one backend with ``segmentation``)."""
+    return register_generator(
+        name,
+        rank=rank,
+        revision=revision,
+        cue=Cue.SHAPE,
+        description=description,
+        defaults=asdict(config()),
+        requires=("segmentation",),
+        backends=segmenter_names(),
+        backend_of="segmentation",
+        config=config,
+        gate=gate,
+    )
+
+
+@register_outline_set(
     "shape",
     rank=20,
     revision=2,  # 2: anti-aliased outlines
-    cue=Cue.SHAPE,
     description="silhouette of the object, centred and scaled to a fixed area, light on black (gated masks)",
-    defaults=asdict(SilhouetteConfig()),
-    requires=("segmentation",),
-    backends=segmenter_names(),
-    backend_of="segmentation",
     config=SilhouetteConfig,
     gate=KEPT,
 )
@@ -142,30 +165,20 @@ def shape(batch: Batch, value: None, /, **params: Any) -> Derived:
     return Derived(silhouettes(coverage, config.ink, config.paper), batch.labels)
 
 
-register_generator(
+register_outline_set(
     "shape-readable",
     rank=25,
-    cue=Cue.SHAPE,
     description="shape's silhouettes whose class a silhouette judge names (a third per class; opt-in: --sets readable)",
-    defaults=asdict(SilhouetteConfig()),
-    requires=("segmentation",),
-    backends=segmenter_names(),
-    backend_of="segmentation",
     config=SilhouetteConfig,
     gate=READABLE,
 )(shape)
 register_family(READABLE_FAMILY, ["shape-readable"], opt_in=True)
 
 
-@register_generator(
+@register_outline_set(
     "shape-edges",
     rank=90,
-    cue=Cue.SHAPE,
     description="Canny edges of the object and its outline, centred and scaled like shape (gated masks)",
-    defaults=asdict(EdgeConfig()),
-    requires=("segmentation",),
-    backends=segmenter_names(),
-    backend_of="segmentation",
     config=EdgeConfig,
     gate=KEPT,
 )
