@@ -46,7 +46,7 @@ JUDGE_AREA = 0.25
 JUDGE_MARGIN = 1
 JUDGE_SUPERSAMPLE = 4
 READABLE_SHARE = 1 / 3
-BATCH = 64  # measured fastest on one CPU thread (1024: 2.7x slower)
+BATCH = 64  # the fastest on one CPU thread (benchmarks/silhouette_judge.py)
 
 
 def judge_identity() -> dict[str, str]:
@@ -103,18 +103,19 @@ def load_judge(path: Path = JUDGE_FILE, sha256: str = JUDGE_SHA256) -> tuple[Any
     return network.eval(), thresholds
 
 
-def class_probabilities(network: Any, inputs: np.ndarray) -> np.ndarray:
-    """float32 (n, 10): the judge's class probabilities for silhouettes (n, 1, H, W), averaged with the mirror."""
+def class_probabilities(network: Any, inputs: np.ndarray, batch: int = BATCH) -> np.ndarray:
+    """float32 (n, 10): the judge's class probabilities for silhouettes (n, 1, H, W), averaged with the mirror;
+    ``batch`` silhouettes per forward pass."""
     import torch
 
     from libkd_bench.core.torch_runtime import torch_threads
 
     out = np.zeros((len(inputs), NUM_CLASSES), dtype=np.float32)
     with torch_threads(1), torch.inference_mode():
-        for start in range(0, len(inputs), BATCH):
-            x = torch.from_numpy(inputs[start : start + BATCH])
+        for start in range(0, len(inputs), batch):
+            x = torch.from_numpy(inputs[start : start + batch])
             p = (network(x).softmax(1) + network(x.flip(-1)).softmax(1)) / 2
-            out[start : start + BATCH] = p.numpy()
+            out[start : start + batch] = p.numpy()
     return out
 
 
