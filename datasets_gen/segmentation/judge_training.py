@@ -3,8 +3,8 @@
 ``scripts/train-silhouette-judge.sh``.
 
 The store holds the ``segmentation`` set of training images (built by ``generate-sets --source npz:TRAIN``): the
-judge learns from the gated masks, framed as the judge frames them. A fifth of them (every image whose position
-in the store is 4 mod 5) is held out: the judge never trains on it, and the per-class thresholds that make an
+judge learns from the gated masks, framed as the judge frames them. A fifth of them (every fifth gated mask, in
+store order) is held out: the judge never trains on it, and the per-class thresholds that make an
 image readable are read from it, so they are not fitted to the judge's own training images. Training: AdamW,
 one-cycle schedule, batch 128, label smoothing 0.1, horizontal flips, on one CPU thread with a fixed seed.
 """
