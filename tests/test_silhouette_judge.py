@@ -119,3 +119,14 @@ def test_training_without_a_segmentation_set_is_one_line_and_writes_nothing(
     assert "set 'segmentation' not found" in error
     assert error.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_training_into_an_unwritable_place_fails_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from libkd_bench.datasets_gen.segmentation.judge_training import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main([str(tmp_path / "store"), str(blocker / "judge.safetensors")]) == 2
+    assert "cannot create output directory" in capsys.readouterr().err

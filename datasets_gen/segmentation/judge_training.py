@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from libkd_bench.core.atomic_io import write_bytes_atomic, write_text_atomic
+from libkd_bench.core.atomic_io import ensure_writable_dir, write_bytes_atomic, write_text_atomic
 from libkd_bench.core.errors import BenchError
 from libkd_bench.core.provenance import sha256_file
 from libkd_bench.datasets_gen.segmentation.judge import (
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
+        ensure_writable_dir(args.out.parent)  # before training, not after
         inputs, labels = training_silhouettes(args.store)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
