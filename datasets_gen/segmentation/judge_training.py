@@ -12,6 +12,7 @@ one-cycle schedule, batch 128, label smoothing 0.1, horizontal flips, on one CPU
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -85,8 +86,9 @@ def export_judge(network: Any, thresholds: np.ndarray, path: Path, info: dict[st
 
     tensors = {name: value.detach().half().contiguous() for name, value in network.state_dict().items()}
     tensors["thresholds"] = torch.tensor(thresholds, dtype=torch.float32)
-    write_bytes_atomic(path, save(tensors))
-    digest = sha256_file(path)
+    data = save(tensors)
+    write_bytes_atomic(path, data)
+    digest = hashlib.sha256(data).hexdigest()  # the bytes just written, not read back
     sidecar = path.with_name(path.name + ".json")
     write_text_atomic(sidecar, json.dumps({**info, "sha256": digest}, indent=2, sort_keys=True) + "\n")
     return digest
