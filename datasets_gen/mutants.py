@@ -26,6 +26,7 @@ from libkd_bench.datasets_gen.registry import Batch, Derived, get_generator, wit
 from libkd_bench.datasets_gen.seeding import SetSeed
 from libkd_bench.datasets_gen.segmentation.framing import frame_coverage
 from libkd_bench.datasets_gen.store import SetManifest, SetStore, Severity
+from libkd_bench.datasets_gen.texture_synthesis import TextureConfig, synthesize
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,14 @@ def whole_image(batch: Batch) -> np.ndarray:
     return np.ones(batch.images.shape[:3], dtype=bool)
 
 
+def texture_in_its_outline(
+    backend: str, images: np.ndarray, masks: np.ndarray, rngs: Sequence[np.random.Generator], config: TextureConfig
+) -> np.ndarray:
+    """Each texture shown only inside its object's mask, black around it: the outline leaks into the texture."""
+    textures = synthesize(backend, images, masks, rngs, config)
+    return np.where(masks[..., None], textures, 0).astype(textures.dtype)
+
+
 def own_texture(batch: Batch, partners: np.ndarray) -> np.ndarray:
     """Each silhouette filled with its own image's texture (the labels still name the drawn partner)."""
     del partners
@@ -110,6 +119,9 @@ MUTANTS: tuple[Mutant, ...] = (
         "ellipse", "shape", "silhouettes replaced by their bounding ellipse", {"silhouette_masks": bounding_ellipses}
     ),
     Mutant("whole-image-texture", "texture", "textures quilted from the whole image", {"source_masks": whole_image}),
+    Mutant(
+        "outlined-texture", "texture", "textures shown inside the object's mask", {"synthesis": texture_in_its_outline}
+    ),
     Mutant("swapped-labels", "cue-conflict", "shape and texture labels swapped", relabel=swap_cue_labels),
     Mutant("own-donor", "cue-conflict", "texture donor = the shape image", {"texture_donors": own_texture}),
     Mutant(

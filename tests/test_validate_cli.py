@@ -98,6 +98,22 @@ def test_each_mutant_changes_its_set_and_nothing_else(tiny_store: Path, tmp_path
     assert sorted(p.name for p in tiny_store.iterdir()) == sorted(real.names())  # the real store is untouched
 
 
+def test_outlined_texture_is_the_real_texture_inside_the_object_mask_and_black_outside(
+    tiny_store: Path, tmp_path: Path
+) -> None:
+    """The mutant changes how a texture is shown, not the texture: inside the object's mask its pixels are the
+    real set's, byte for byte (same seeds); everywhere else they are black, so the mask's outline is drawn."""
+    real = SetStore(tiny_store)
+    mutant = next(m for m in MUTANTS if m.name == "outlined-texture")
+    outlined = build_mutant_store(mutant, real, tmp_path / "m").load("texture").images[0]
+    textures = real.load("texture").images[0]
+    masks = real.load("segmentation").arrays["masks"][np.asarray(real.load("texture").arrays["source_index"])]
+    assert outlined.shape == textures.shape
+    assert np.array_equal(outlined[masks], textures[masks])
+    assert not outlined[~masks].any()
+    assert 0 < masks.mean() < 1
+
+
 def test_an_unchanged_rebuild_reproduces_the_real_set_byte_for_byte(tiny_store: Path, tmp_path: Path) -> None:
     from libkd_bench.datasets_gen.mutants import Mutant
 

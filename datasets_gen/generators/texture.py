@@ -39,7 +39,7 @@ TEXTURE_INDEX = "texture/source_index"
 def texture(batch: Batch, value: None, /, **params: Any) -> Derived:
     masks = batch.part("source_masks", object_masks)(batch)
     backend = batch.backend or synthesizer_names()[0]
-    textures = synthesize(backend, batch.images, masks, batch.rngs(), TextureConfig(**params))
+    textures = batch.part("synthesis", synthesize)(backend, batch.images, masks, batch.rngs(), TextureConfig(**params))
     return Derived(textures, batch.labels)
 
 
