@@ -106,8 +106,9 @@ def test_outlined_texture_is_the_real_texture_inside_the_object_mask_and_black_o
     real = SetStore(tiny_store)
     mutant = next(m for m in MUTANTS if m.name == "outlined-texture")
     outlined = build_mutant_store(mutant, real, tmp_path / "m").load("texture").images[0]
-    textures = real.load("texture").images[0]
-    masks = real.load("segmentation").arrays["masks"][np.asarray(real.load("texture").arrays["source_index"])]
+    texture = real.load("texture")
+    textures = texture.images[0]
+    masks = real.load("segmentation").arrays["masks"][np.asarray(texture.arrays["source_index"])]
     assert outlined.shape == textures.shape
     assert np.array_equal(outlined[masks], textures[masks])
     assert not outlined[~masks].any()
